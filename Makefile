@@ -1,0 +1,46 @@
+# Set-up is part of each target: on a fresh machine `make demo` and `make test`
+# create .venv and install the project with the versions CI tested
+# (constraints.txt). Re-running only reinstalls when pyproject.toml or
+# constraints.txt changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export TRANSFER_DATA ?= $(abspath ../shared/data)
+
+.PHONY: venv demo test test-slow test-all lint format bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/transfer run quickstart --out results/quickstart
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check transfer cli tests benchmarks
+	$(BIN)/ruff format --check transfer cli tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format transfer cli tests benchmarks
+	$(BIN)/ruff check --fix transfer cli tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``transfer`` command line (installed as the ``transfer_cli`` package)."""

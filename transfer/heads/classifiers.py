@@ -1,0 +1,383 @@
+"""Classification heads: thin scikit-learn estimators fitted on features.
+
+Each head is a classifier with ``fit``/``predict``/``decision_function`` and
+``class_scores`` (an ``(n_samples, n_classes)`` score, higher meaning more
+likely), which identification protocols use to rank classes for CMC curves.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from transfer._registry import register_head
+from transfer._validation import NONE, Interval, Options, validate_params
+
+
+class BaseHead(ClassifierMixin, BaseEstimator):
+    """Base class of classification heads.
+
+    Subclasses implement ``_make_model()`` returning an unfitted scikit-learn
+    estimator (or pipeline); this class handles validation, label encoding
+    and the ``class_scores`` convention.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def fit(self, X: Any, y: Any) -> BaseHead:
+        """Fit the head on features ``X`` of shape (n_samples, n_features) and labels ``y``."""
+        validate_params(self)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self._encoder = LabelEncoder().fit(y)
+        self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes to fit, "
+                f"got {len(self.classes_)} class"
+            )
+        y_index = self._encoder.transform(y)
+        self.model_ = self._make_model(X, y_index)
+        self.model_.fit(X, y_index)
+        final = self.model_[-1] if isinstance(self.model_, Pipeline) else self.model_
+        if hasattr(final, "n_iter_"):
+            self.n_iter_ = final.n_iter_
+        return self
+
+    def _make_model(self, X: np.ndarray, y: np.ndarray) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores of shape (n_samples,) for two classes, else (n_samples, n_classes)."""
+        scores = self.class_scores(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+    def class_scores(self, X: Any) -> np.ndarray:
+        """Scores of shape (n_samples, n_classes); higher means more likely."""
+        X = self._check(X)
+        model = self.model_
+        if hasattr(model, "decision_function"):
+            s = np.asarray(model.decision_function(X), dtype=np.float64)
+        else:
+            s = np.asarray(model.predict_log_proba(X), dtype=np.float64)
+        if s.ndim == 1:  # binary: scikit-learn's single margin, positive = classes_[1]
+            s = np.column_stack([-s, s]) / 2.0
+        return s
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels of shape (n_samples,)."""
+        scores = self.class_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _scaled(standardize: bool, model: Any) -> Any:
+    steps = [("scale", StandardScaler())] if standardize else []
+    return Pipeline([*steps, ("model", model)])
+
+
+@register_head("linear_svm")
+class LinearSVMHead(BaseHead):
+    """Linear support vector machine (one-vs-rest, squared hinge loss).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength.
+    standardize : bool, default=True
+        Standardise features (zero mean, unit variance on the training set).
+    max_iter : int, default=5000
+        Iteration cap of the liblinear solver.
+
+    References
+    ----------
+    .. [1] Fan, Chang, Hsieh, Wang, Lin. "LIBLINEAR: A library for large
+       linear classification." JMLR 9, 2008.
+    """
+
+    _parameter_constraints = {
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "standardize": [Options((True, False))],
+        "max_iter": [Interval(numbers.Integral, 1, None)],
+    }
+
+    def __init__(self, C: float = 1.0, standardize: bool = True, max_iter: int = 5000) -> None:
+        self.C = C
+        self.standardize = standardize
+        self.max_iter = max_iter
+
+    def _make_model(self, X, y):
+        return _scaled(self.standardize, LinearSVC(C=self.C, max_iter=self.max_iter))
+
+
+@register_head("rbf_svm")
+class RBFSVMHead(BaseHead):
+    """Kernel SVM with a Gaussian (RBF) kernel, one-vs-rest scores.
+
+    Parameters
+    ----------
+    C : float, default=10.0
+        Inverse regularisation strength.
+    gamma : {"scale", "auto"} or float, default="scale"
+        Kernel width, as in :class:`sklearn.svm.SVC`.
+    standardize : bool, default=True
+        Standardise features first.
+
+    References
+    ----------
+    .. [1] Cortes, Vapnik. "Support-vector networks." Machine Learning 20, 1995.
+    """
+
+    _parameter_constraints = {
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "gamma": [Options(("scale", "auto")), Interval(numbers.Real, 0, None, closed="neither")],
+        "standardize": [Options((True, False))],
+    }
+
+    def __init__(self, C: float = 10.0, gamma: str | float = "scale", standardize: bool = True):
+        self.C = C
+        self.gamma = gamma
+        self.standardize = standardize
+
+    def _make_model(self, X, y):
+        svc = SVC(C=self.C, gamma=self.gamma, decision_function_shape="ovr")
+        return _scaled(self.standardize, svc)
+
+
+@register_head("lda")
+class LDAHead(BaseHead):
+    """Linear discriminant analysis.
+
+    Parameters
+    ----------
+    solver : {"svd", "lsqr", "eigen"}, default="lsqr"
+        As in :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis`.
+    shrinkage : "auto", float in [0, 1] or None, default="auto"
+        Ledoit-Wolf shrinkage of the within-class covariance ("auto"), which
+        keeps LDA usable when features outnumber images. Not used by "svd".
+
+    References
+    ----------
+    .. [1] Fisher. "The use of multiple measurements in taxonomic problems."
+       Annals of Eugenics 7, 1936.
+    .. [2] Ledoit, Wolf. "A well-conditioned estimator for large-dimensional
+       covariance matrices." J. Multivariate Analysis 88, 2004.
+    """
+
+    _parameter_constraints = {
+        "solver": [Options(("svd", "lsqr", "eigen"))],
+        "shrinkage": [NONE, Options(("auto",)), Interval(numbers.Real, 0, 1)],
+    }
+
+    def __init__(self, solver: str = "lsqr", shrinkage: str | float | None = "auto") -> None:
+        self.solver = solver
+        self.shrinkage = shrinkage
+
+    def _make_model(self, X, y):
+        shrinkage = None if self.solver == "svd" else self.shrinkage
+        return LinearDiscriminantAnalysis(solver=self.solver, shrinkage=shrinkage)
+
+
+@register_head("fisherfaces")
+class FisherfacesHead(BaseHead):
+    """PCA followed by LDA ("Fisherfaces").
+
+    PCA first reduces the features to at most ``n_samples - n_classes``
+    dimensions so that the within-class scatter is non-singular, then LDA
+    projects to at most ``n_classes - 1`` discriminant directions and
+    classifies there.
+
+    Parameters
+    ----------
+    n_components : int, float in (0, 1) or None, default=None
+        PCA dimensions: None gives ``n_samples - n_classes`` (as in [1]_), an
+        int caps it, a float keeps that fraction of the variance.
+
+    References
+    ----------
+    .. [1] Belhumeur, Hespanha, Kriegman. "Eigenfaces vs. Fisherfaces:
+       recognition using class specific linear projection." IEEE TPAMI 19(7), 1997.
+    """
+
+    _parameter_constraints = {
+        "n_components": [
+            NONE,
+            Interval(numbers.Integral, 1, None),
+            Interval(numbers.Real, 0, 1, closed="neither"),
+        ],
+    }
+
+    def __init__(self, n_components: int | float | None = None) -> None:
+        self.n_components = n_components
+
+    def _make_model(self, X, y):
+        n, d = X.shape
+        cap = max(1, min(n - len(np.unique(y)), d, n - 1))
+        if self.n_components is None:
+            k = cap
+        elif isinstance(self.n_components, numbers.Integral):
+            k = min(int(self.n_components), cap)
+        else:
+            k = float(self.n_components)
+        return Pipeline(
+            [("pca", PCA(n_components=k, svd_solver="full")), ("lda", LinearDiscriminantAnalysis())]
+        )
+
+
+@register_head("logistic")
+class LogisticHead(BaseHead):
+    """Multinomial logistic regression (L2 penalty).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength.
+    standardize : bool, default=True
+        Standardise features first.
+    max_iter : int, default=1000
+        Iteration cap of the L-BFGS solver.
+
+    References
+    ----------
+    .. [1] Cox. "The regression analysis of binary sequences." JRSS B 20, 1958.
+    """
+
+    _parameter_constraints = {
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "standardize": [Options((True, False))],
+        "max_iter": [Interval(numbers.Integral, 1, None)],
+    }
+
+    def __init__(self, C: float = 1.0, standardize: bool = True, max_iter: int = 1000) -> None:
+        self.C = C
+        self.standardize = standardize
+        self.max_iter = max_iter
+
+    def _make_model(self, X, y):
+        return _scaled(self.standardize, LogisticRegression(C=self.C, max_iter=self.max_iter))
+
+
+def pairwise_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
+    """Distances between the rows of ``A`` and ``B``, shape (len(A), len(B)).
+
+    ``metric`` is "euclidean", "cosine" (1 - cosine similarity), "manhattan"
+    or "chi2" (the chi-square histogram distance, sum (a-b)^2 / (a+b), used
+    for LBP histograms by Ahonen et al., TPAMI 2006).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    if metric == "euclidean":
+        sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+        return np.sqrt(np.maximum(sq, 0.0))
+    if metric == "cosine":
+        An = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-12)
+        Bn = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
+        return 1.0 - An @ Bn.T
+    out = np.empty((len(A), len(B)))
+    step = max(1, int(2e7 // max(1, B.size)))  # bound the (step, len(B), d) temporary
+    for s in range(0, len(A), step):
+        diff = A[s : s + step, None, :] - B[None, :, :]
+        if metric == "manhattan":
+            out[s : s + step] = np.abs(diff).sum(-1)
+        else:  # chi2
+            total = A[s : s + step, None, :] + B[None, :, :]
+            out[s : s + step] = (diff**2 / np.where(total > 0, total, 1.0)).sum(-1)
+    return out
+
+
+@register_head("knn")
+class KNNHead(BaseHead):
+    """k-nearest-neighbour classifier on a chosen distance.
+
+    ``class_scores`` is minus the distance to the nearest training image of
+    each class, so rank-k identification and the CMC curve follow the
+    nearest-neighbour ordering of classes.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=1
+        Neighbours voting on the label (ties go to the nearer class).
+    metric : {"euclidean", "cosine", "manhattan", "chi2"}, default="euclidean"
+        Distance between feature vectors; "chi2" suits histograms (LBP).
+    standardize : bool, default=False
+        Standardise features first (not for "chi2", which needs histograms).
+
+    References
+    ----------
+    .. [1] Cover, Hart. "Nearest neighbor pattern classification." IEEE
+       Trans. Information Theory 13(1), 1967.
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(numbers.Integral, 1, None)],
+        "metric": [Options(("euclidean", "cosine", "manhattan", "chi2"))],
+        "standardize": [Options((True, False))],
+    }
+
+    def __init__(
+        self, n_neighbors: int = 1, metric: str = "euclidean", standardize: bool = False
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.standardize = standardize
+
+    def fit(self, X: Any, y: Any) -> KNNHead:
+        validate_params(self)
+        if self.standardize and self.metric == "chi2":
+            raise ValueError("KNNHead: 'standardize' cannot be used with metric='chi2'")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self._encoder = LabelEncoder().fit(y)
+        self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"KNNHead needs at least 2 classes to fit, got {len(self.classes_)} class"
+            )
+        self.scaler_ = StandardScaler().fit(X) if self.standardize else None
+        self.train_X_ = self.scaler_.transform(X) if self.scaler_ is not None else np.array(X)
+        self.train_y_ = self._encoder.transform(y)
+        return self
+
+    def _distances(self, X: Any) -> np.ndarray:
+        X = self._check(X)
+        if self.scaler_ is not None:
+            X = self.scaler_.transform(X)
+        return pairwise_distances(X, self.train_X_, self.metric)
+
+    def class_scores(self, X: Any) -> np.ndarray:
+        d = self._distances(X)
+        scores = np.full((d.shape[0], len(self.classes_)), -np.inf)
+        for k in range(len(self.classes_)):
+            scores[:, k] = -d[:, self.train_y_ == k].min(axis=1)
+        return scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        d = self._distances(X)
+        k = min(self.n_neighbors, d.shape[1])
+        if k == 1:
+            return self.classes_[self.train_y_[np.argmin(d, axis=1)]]
+        nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+        labels = self.train_y_[nearest]
+        n_classes = len(self.classes_)
+        votes = np.zeros((len(d), n_classes))
+        np.add.at(votes, (np.arange(len(d))[:, None], labels), 1.0)
+        # ties broken by the smallest summed distance of the voters
+        near_d = np.take_along_axis(d, nearest, axis=1)
+        dist_sum = np.zeros_like(votes)
+        np.add.at(dist_sum, (np.arange(len(d))[:, None], labels), near_d)
+        key = votes - 1e-9 * dist_sum / (1.0 + dist_sum.max(axis=1, keepdims=True))
+        return self.classes_[np.argmax(key, axis=1)]

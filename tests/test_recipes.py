@@ -42,7 +42,7 @@ def test_defaults_are_filled():
     recipe = load_recipe_text(GOOD, "toy.yaml")
     assert recipe.config["seed"] == 0
     assert recipe.config["cache"]["enabled"] is True
-    assert recipe.config["report"]["formats"] == ["html", "md"]
+    assert recipe.config["report"]["title"] is None
     assert list(recipe.heads) == ["linear_svm", "knn"]
     assert recipe.protocol.n_splits == 3
 

@@ -290,7 +290,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
             "environment": environment(),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        build_report(tmp, formats=config["report"]["formats"])
+        build_report(tmp)
         summary = pd.read_csv(tmp / "summary.csv")
         _replace_dir(tmp, out_dir)
     except BaseException:

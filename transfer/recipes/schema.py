@@ -68,10 +68,7 @@ SCHEMA: dict[str, Any] = {
         None,
     ),
     "report": (
-        {
-            "title": ((str, type(None)), False, None),
-            "formats": ((list,), False, ["html", "md"]),
-        },
+        {"title": ((str, type(None)), False, None)},
         False,
         {},
     ),
@@ -362,9 +359,6 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
         c["label"]: _instantiate(HEADS, c, ("heads", i), ctx) for i, c in enumerate(config["heads"])
     }
     protocol = _instantiate(PROTOCOLS, {**config["protocol"], "label": None}, ("protocol",), ctx)
-    bad = [f for f in config["report"]["formats"] if f not in ("html", "md")]
-    if bad:
-        raise ctx.error(("report", "formats"), f"unknown format {bad[0]!r}; use html and/or md")
     # the resolved recipe records every parameter, defaults included
     for section, built in (("extractors", extractors), ("heads", heads)):
         for c in config[section]:

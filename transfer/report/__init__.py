@@ -1,0 +1,387 @@
+"""Reports from a results folder: summary tables, a Markdown file and one HTML page.
+
+``build_report(results_dir)`` needs nothing but the folder written by the
+runner (``transfer run``)::
+
+    results_dir/
+        meta.json         required: name, protocol, dataset, environment, ...
+        results.csv       required: extractor, head, fold, <metrics>, timings
+        recipe.yaml       optional: the resolved recipe, shown verbatim
+        extraction.csv    optional: feature extraction timings
+        predictions.csv   optional: per-image predictions (confusion matrix)
+        cmc.csv           optional: identification CMC curves per fold
+
+and writes, next to them, ``summary.csv``, ``summary.json``, ``report.md``
+and ``report.html`` (each atomically: a temporary file in the same folder,
+then :func:`os.replace`). The page is self-contained: the plots are inline
+PNG data URIs and there are no external styles, scripts or fonts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfer.report.tables import (
+    best_pair,
+    cmc_mean,
+    confusion_matrix,
+    pivot,
+    summarize,
+)
+
+__all__ = [
+    "Report",
+    "ResultsFolder",
+    "best_pair",
+    "build_report",
+    "cmc_mean",
+    "confusion_matrix",
+    "load_results",
+    "pivot",
+    "summarize",
+]
+
+#: Columns of results.csv that are not metrics.
+NON_METRIC_COLUMNS = frozenset(
+    {"extractor", "head", "fold", "n_train", "n_test", "fit_seconds", "predict_seconds"}
+)
+
+_PAIR_DTYPES = {"extractor": str, "head": str}
+
+
+@dataclass
+class ResultsFolder:
+    """The files of one results folder, as read from disk.
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    meta : dict
+        ``meta.json``.
+    results : DataFrame
+        ``results.csv``.
+    extraction, predictions, cmc : DataFrame or None
+        The optional CSV files (None when absent).
+    recipe_text : str or None
+        ``recipe.yaml`` verbatim (None when absent).
+    """
+
+    path: Path
+    meta: dict
+    results: pd.DataFrame
+    extraction: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = None
+    cmc: pd.DataFrame | None = None
+    recipe_text: str | None = None
+
+    @property
+    def protocol(self) -> dict:
+        """``meta["protocol"]`` (empty dict when absent)."""
+        return self.meta.get("protocol") or {}
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metric columns: ``protocol.metrics``, else inferred from results.csv."""
+        declared = self.protocol.get("metrics")
+        if declared:
+            return [str(m) for m in declared]
+        return [c for c in self.results.columns if c not in NON_METRIC_COLUMNS]
+
+    @property
+    def primary_metric(self) -> str:
+        """``protocol.primary_metric``, else the first metric."""
+        return str(self.protocol.get("primary_metric") or self.metrics[0])
+
+    @property
+    def class_names(self) -> list[str]:
+        """``dataset.class_names`` (may be empty)."""
+        return [str(c) for c in ((self.meta.get("dataset") or {}).get("class_names") or [])]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=_PAIR_DTYPES, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty") from None
+
+
+def load_results(results_dir: str | os.PathLike) -> ResultsFolder:
+    """Read a results folder.
+
+    Parameters
+    ----------
+    results_dir : str or path-like
+        The folder written by the runner.
+
+    Returns
+    -------
+    ResultsFolder
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder or the missing ``meta.json`` / ``results.csv``.
+    ValueError
+        If ``results.csv`` lacks a declared metric column or is empty.
+    """
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"results folder {str(path)!r} does not exist")
+    for name in ("meta.json", "results.csv"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(
+                f"{name} is missing from {str(path)!r}; a results folder written by "
+                "`transfer run` has meta.json and results.csv"
+            )
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path / 'meta.json'} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path / 'meta.json'} must hold a JSON object")
+    results = _read_csv(path / "results.csv")
+    if results.empty:
+        raise ValueError(f"{path / 'results.csv'} has no rows")
+
+    def optional(name: str) -> pd.DataFrame | None:
+        p = path / name
+        return _read_csv(p) if p.is_file() else None
+
+    recipe = path / "recipe.yaml"
+    folder = ResultsFolder(
+        path=path,
+        meta=meta,
+        results=results,
+        extraction=optional("extraction.csv"),
+        predictions=optional("predictions.csv"),
+        cmc=optional("cmc.csv"),
+        recipe_text=recipe.read_text(encoding="utf-8") if recipe.is_file() else None,
+    )
+    metrics = folder.metrics
+    if not metrics:
+        raise ValueError(f"{path / 'results.csv'} has no metric column")
+    missing = [m for m in metrics if m not in results.columns]
+    if missing:
+        raise ValueError(
+            f"{path / 'results.csv'} lacks the metric column(s) {missing} declared in meta.json"
+        )
+    if folder.primary_metric not in metrics:
+        raise ValueError(
+            f"primary_metric {folder.primary_metric!r} is not one of the metrics {metrics}"
+        )
+    return folder
+
+
+@dataclass
+class Report:
+    """Everything the renderers show, computed once from a :class:`ResultsFolder`.
+
+    Attributes
+    ----------
+    folder : ResultsFolder
+        The inputs.
+    summary : DataFrame
+        :func:`summarize` output, best pair first.
+    metrics : list of str
+        Metric names, primary first.
+    primary : str
+        The primary metric.
+    best : tuple of (str, str) or None
+        The best pair by mean primary metric.
+    confusion : ndarray or None
+        Confusion matrix of the best pair, summed over folds.
+    cmc : DataFrame or None
+        :func:`cmc_mean` output.
+    figures : dict
+        Plot name -> PNG data URI (filled for the HTML page only).
+    notes : dict
+        Plot name -> caption note (e.g. which CMC curves were left out).
+    """
+
+    folder: ResultsFolder
+    summary: pd.DataFrame
+    metrics: list[str]
+    primary: str
+    best: tuple[str, str] | None
+    confusion: np.ndarray | None = None
+    cmc: pd.DataFrame | None = None
+    figures: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> dict:
+        """The run's ``meta.json``."""
+        return self.folder.meta
+
+    @property
+    def best_row(self) -> pd.Series | None:
+        """The summary row of the best pair."""
+        if self.best is None:
+            return None
+        s = self.summary
+        hit = s[(s["extractor"] == self.best[0]) & (s["head"] == self.best[1])]
+        return hit.iloc[0] if len(hit) else None
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes: from meta, widened to fit the predictions."""
+        dataset = self.meta.get("dataset") or {}
+        n = int(dataset.get("n_classes") or len(self.folder.class_names) or 0)
+        pred = self.folder.predictions
+        if pred is not None and len(pred):
+            n = max(n, int(pred[["y_true", "y_pred"]].to_numpy().max()) + 1)
+        return n
+
+
+def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
+    metrics = folder.metrics
+    primary = folder.primary_metric
+    metrics = [primary] + [m for m in metrics if m != primary]
+    summary = summarize(folder.results, metrics, primary=primary)
+    try:
+        best = best_pair(summary, primary)
+    except ValueError:
+        best = None
+    report = Report(folder=folder, summary=summary, metrics=metrics, primary=primary, best=best)
+
+    pred = folder.predictions
+    if best is not None and pred is not None and len(pred):
+        has_best = ((pred["extractor"] == best[0]) & (pred["head"] == best[1])).any()
+        if has_best:
+            report.confusion = confusion_matrix(pred, best[0], best[1], report.n_classes)
+    if folder.cmc is not None and len(folder.cmc):
+        report.cmc = cmc_mean(folder.cmc)
+
+    if with_figures:
+        from transfer.report import plots
+
+        report.figures["bars"] = plots.figure_to_data_uri(plots.bar_chart(summary, primary))
+        if report.cmc is not None:
+            fig, note = plots.cmc_plot(report.cmc, summary, primary)
+            report.figures["cmc"] = plots.figure_to_data_uri(fig)
+            report.notes["cmc"] = note
+        if report.confusion is not None:
+            mask = (pred["extractor"] == best[0]) & (pred["head"] == best[1])
+            n_folds = int(pred.loc[mask, "fold"].nunique()) if "fold" in pred else 1
+            title = f"{best[0]} + {best[1]} (summed over {n_folds} fold{'s' * (n_folds != 1)})"
+            names = folder.class_names if len(folder.class_names) == report.n_classes else None
+            fig = plots.confusion_plot(report.confusion, names, title)
+            report.figures["confusion"] = plots.figure_to_data_uri(fig)
+    return report
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def summary_json(report: Report) -> dict:
+    """The content of ``summary.json``: metrics, best pair, summary rows and meta.
+
+    Parameters
+    ----------
+    report : Report
+        A prepared report.
+
+    Returns
+    -------
+    dict
+        JSON-ready (NaN becomes None).
+    """
+    best = None
+    row = report.best_row
+    if row is not None:
+        best = {
+            "extractor": row["extractor"],
+            "head": row["head"],
+            "metric": report.primary,
+            "mean": row[f"{report.primary}_mean"],
+            "std": row[f"{report.primary}_std"],
+            "n_folds": row["n_folds"],
+        }
+    return _jsonable(
+        {
+            "name": report.meta.get("name"),
+            "primary_metric": report.primary,
+            "metrics": report.metrics,
+            "best": best,
+            "summary": report.summary.to_dict(orient="records"),
+            "meta": report.meta,
+        }
+    )
+
+
+def build_report(results_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``summary.csv``, ``summary.json``, ``report.md`` and ``report.html``.
+
+    Parameters
+    ----------
+    results_dir : str or path-like
+        A results folder written by the runner; see the module docstring.
+
+    Returns
+    -------
+    dict of str to Path
+        Keys ``"summary_csv"``, ``"summary_json"``, ``"markdown"``, ``"html"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder, ``meta.json`` or ``results.csv`` is missing (the message
+        names the file).
+    ValueError
+        If a file is malformed (missing columns, duplicated folds, ...).
+    """
+    from transfer.report.html import render_html
+    from transfer.report.markdown import render_markdown
+
+    folder = load_results(results_dir)
+    report = _prepare(folder, with_figures=True)
+    path = folder.path
+    out = {
+        "summary_csv": path / "summary.csv",
+        "summary_json": path / "summary.json",
+        "markdown": path / "report.md",
+        "html": path / "report.html",
+    }
+    _atomic_write(out["summary_csv"], report.summary.to_csv(index=False, lineterminator="\n"))
+    _atomic_write(
+        out["summary_json"],
+        json.dumps(summary_json(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
+    )
+    _atomic_write(out["markdown"], render_markdown(report))
+    _atomic_write(out["html"], render_html(report))
+    return out

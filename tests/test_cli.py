@@ -28,14 +28,16 @@ protocol: {{name: classification, params: {{n_splits: 2}}}}
 
 
 def _folder(root: Path, per_class: int = 4, classes: int = 3) -> Path:
+    """Three textures (horizontal, vertical stripes, checkerboard) with noise."""
     rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:20, :20]
+    patterns = [(yy // 2) % 2, (xx // 2) % 2, ((yy // 2) + (xx // 2)) % 2]
     for c in range(classes):
         d = root / f"class{c}"
         d.mkdir(parents=True)
         for i in range(per_class):
-            base = np.full((20, 20), 60 * c, dtype=np.uint8)
-            img = np.clip(base + rng.integers(0, 30, (20, 20)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(d / f"{i}.png")
+            img = 60 + 120 * patterns[c % 3] + rng.integers(0, 20, (20, 20))
+            Image.fromarray(img.astype(np.uint8)).save(d / f"{i}.png")
     return root
 
 
@@ -91,7 +93,7 @@ def test_run_writes_results_and_second_run_is_cached(tmp_path):
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 2 * 2 * 2  # extractors x heads x folds
     assert {"extractor", "head", "fold", "accuracy"} <= set(results.columns)
-    # three grey levels, well apart: every pair separates them
+    # three distinct textures: every pair separates them
     assert results["accuracy"].min() == 1.0
     assert not pd.read_csv(out / "extraction.csv")["cached"].any()
 

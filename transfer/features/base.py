@@ -147,9 +147,7 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             validate_params(self)
         chunks = [
             np.asarray(self._transform_batch(batch), dtype=np.float32)
-            for batch in track(
-                self._iter_batches(X), total=len(X), description=type(self).__name__
-            )
+            for batch in track(self._iter_batches(X), total=len(X), description=type(self).__name__)
         ]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 

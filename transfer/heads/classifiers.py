@@ -98,8 +98,11 @@ class LinearSVMHead(BaseHead):
     ----------
     C : float, default=1.0
         Inverse regularisation strength.
-    standardize : bool, default=True
-        Standardise features (zero mean, unit variance on the training set).
+    standardize : bool, default=False
+        Standardise features (zero mean, unit variance on the training set)
+        first. Off by default: on histogram features (LBP, HOG) it inflates
+        rare bins and slows liblinear's convergence by 5-15x for no gain;
+        normalise raw pixels in the extractor instead (``normalize="zscore"``).
     max_iter : int, default=5000
         Iteration cap of the liblinear solver.
 
@@ -115,7 +118,7 @@ class LinearSVMHead(BaseHead):
         "max_iter": [Interval(numbers.Integral, 1, None)],
     }
 
-    def __init__(self, C: float = 1.0, standardize: bool = True, max_iter: int = 5000) -> None:
+    def __init__(self, C: float = 1.0, standardize: bool = False, max_iter: int = 5000) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
@@ -169,6 +172,8 @@ class LDAHead(BaseHead):
     shrinkage : "auto", float in [0, 1] or None, default="auto"
         Ledoit-Wolf shrinkage of the within-class covariance ("auto"), which
         keeps LDA usable when features outnumber images. Not used by "svd".
+        "lsqr" and "eigen" cost O(n_features^2) memory: for thousands of
+        features prefer "fisherfaces", which runs LDA after PCA.
 
     References
     ----------
@@ -197,20 +202,28 @@ class FisherfacesHead(BaseHead):
     """PCA followed by LDA ("Fisherfaces").
 
     PCA first reduces the features to at most ``n_samples - n_classes``
-    dimensions so that the within-class scatter is non-singular, then LDA
-    projects to at most ``n_classes - 1`` discriminant directions and
-    classifies there.
+    dimensions so that the within-class scatter is non-singular [1]_, then LDA
+    finds at most ``n_classes - 1`` discriminant directions and classifies.
+    With few images per class the within-class scatter in that space is
+    still badly conditioned and plain LDA then latches onto noise directions
+    (rank-1 on ORL with pixels falls to about 0.2); Ledoit-Wolf shrinkage of
+    that scatter [2]_ (the default) removes the problem without a tuned
+    parameter. ``shrinkage=None`` gives the classical method.
 
     Parameters
     ----------
     n_components : int, float in (0, 1) or None, default=None
         PCA dimensions: None gives ``n_samples - n_classes`` (as in [1]_), an
         int caps it, a float keeps that fraction of the variance.
+    shrinkage : "auto", float in [0, 1] or None, default="auto"
+        Shrinkage of the within-class covariance in the PCA space.
 
     References
     ----------
     .. [1] Belhumeur, Hespanha, Kriegman. "Eigenfaces vs. Fisherfaces:
        recognition using class specific linear projection." IEEE TPAMI 19(7), 1997.
+    .. [2] Ledoit, Wolf. "A well-conditioned estimator for large-dimensional
+       covariance matrices." J. Multivariate Analysis 88, 2004.
     """
 
     _parameter_constraints = {
@@ -219,10 +232,14 @@ class FisherfacesHead(BaseHead):
             Interval(numbers.Integral, 1, None),
             Interval(numbers.Real, 0, 1, closed="neither"),
         ],
+        "shrinkage": [NONE, Options(("auto",)), Interval(numbers.Real, 0, 1)],
     }
 
-    def __init__(self, n_components: int | float | None = None) -> None:
+    def __init__(
+        self, n_components: int | float | None = None, shrinkage: str | float | None = "auto"
+    ) -> None:
         self.n_components = n_components
+        self.shrinkage = shrinkage
 
     def _make_model(self, X, y):
         n, d = X.shape
@@ -233,9 +250,12 @@ class FisherfacesHead(BaseHead):
             k = min(int(self.n_components), cap)
         else:
             k = float(self.n_components)
-        return Pipeline(
-            [("pca", PCA(n_components=k, svd_solver="full")), ("lda", LinearDiscriminantAnalysis())]
+        lda = (
+            LinearDiscriminantAnalysis()
+            if self.shrinkage is None
+            else LinearDiscriminantAnalysis(solver="lsqr", shrinkage=self.shrinkage)
         )
+        return Pipeline([("pca", PCA(n_components=k, svd_solver="full")), ("lda", lda)])
 
 
 @register_head("logistic")

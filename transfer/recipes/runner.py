@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from transfer.data.imageset import ImageSet
@@ -206,48 +207,55 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
                     else f"{n_extracted / max(seconds, 1e-9):.0f} images/s"
                 )
             )
-            for head_label, head in recipe.heads.items():
-                scores = []
-                for fold, X in zip(folds, fold_features, strict=True):
-                    result = protocol.evaluate(head, X, targets, fold)
-                    rows.append(
+            jobs = [
+                (head_label, fold_i) for head_label in recipe.heads for fold_i in range(len(folds))
+            ]
+            outcomes = Parallel(n_jobs=config["n_jobs"])(
+                delayed(protocol.evaluate)(recipe.heads[h], fold_features[i], targets, folds[i])
+                for h, i in jobs
+            )
+            by_head: dict[str, list[float]] = {}
+            for (head_label, fold_i), result in zip(jobs, outcomes, strict=True):
+                fold = folds[fold_i]
+                rows.append(
+                    {
+                        "extractor": label,
+                        "head": head_label,
+                        "fold": fold.index,
+                        **result.metrics,
+                        "n_train": len(fold.train),
+                        "n_test": len(fold.test),
+                        "fit_seconds": round(result.fit_seconds, 4),
+                        "predict_seconds": round(result.predict_seconds, 4),
+                    }
+                )
+                pred_rows.append(
+                    pd.DataFrame(
                         {
                             "extractor": label,
                             "head": head_label,
                             "fold": fold.index,
-                            **result.metrics,
-                            "n_train": len(fold.train),
-                            "n_test": len(fold.test),
-                            "fit_seconds": round(result.fit_seconds, 4),
-                            "predict_seconds": round(result.predict_seconds, 4),
+                            "index": fold.test,
+                            "y_true": targets[fold.test],
+                            "y_pred": result.y_pred,
                         }
                     )
-                    pred_rows.append(
+                )
+                if "cmc" in result.curves:
+                    cmc = result.curves["cmc"]
+                    cmc_rows.append(
                         pd.DataFrame(
                             {
                                 "extractor": label,
                                 "head": head_label,
                                 "fold": fold.index,
-                                "index": fold.test,
-                                "y_true": targets[fold.test],
-                                "y_pred": result.y_pred,
+                                "rank": np.arange(1, len(cmc) + 1),
+                                "rate": cmc,
                             }
                         )
                     )
-                    if "cmc" in result.curves:
-                        cmc = result.curves["cmc"]
-                        cmc_rows.append(
-                            pd.DataFrame(
-                                {
-                                    "extractor": label,
-                                    "head": head_label,
-                                    "fold": fold.index,
-                                    "rank": np.arange(1, len(cmc) + 1),
-                                    "rate": cmc,
-                                }
-                            )
-                        )
-                    scores.append(result.metrics[protocol.primary_metric])
+                by_head.setdefault(head_label, []).append(result.metrics[protocol.primary_metric])
+            for head_label, scores in by_head.items():
                 spread = np.std(scores, ddof=1) if len(scores) > 1 else 0.0
                 say(
                     f"  {label} + {head_label}: {protocol.primary_metric} "

@@ -5,6 +5,7 @@ registry name, with parameters::
 
     name: orl-identification
     seed: 0
+    n_jobs: -1              # heads x folds in parallel on all cores (default 1)
     data:
       dataset: orl          # a registered loader, or "tfds:NAME"
       path: orl             # relative to data.root (default: $TRANSFER_DATA)
@@ -46,6 +47,7 @@ SCHEMA: dict[str, Any] = {
     "title": ((str,), False, None),
     "description": ((str,), False, ""),
     "seed": ((int,), False, 0),
+    "n_jobs": ((int,), False, 1),
     "data": (
         {
             "dataset": ((str,), True, None),
@@ -342,6 +344,10 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
                     ("data", "params", key),
                     f"dataset {dataset!r} has no parameter {key!r}.{did_you_mean(key, accepted)}",
                 )
+    if config["n_jobs"] == 0 or config["n_jobs"] < -1:
+        raise ctx.error(
+            ("n_jobs",), f"must be a positive int or -1 (all cores), got {config['n_jobs']}"
+        )
     for key in ("min_per_class", "max_per_class", "max_classes"):
         if data[key] is not None and data[key] < 1:
             raise ctx.error(("data", key), f"must be >= 1, got {data[key]}")

@@ -1,0 +1,45 @@
+"""Handcrafted features: raw pixels, LBP, HOG and Gabor.
+
+Each is a plain function over a batch of grey images ``(n, height, width)``
+and a thin, stateless scikit-learn transformer around it, registered by name
+(importing this package registers "pixels", "lbp", "hog" and "gabor").
+"""
+
+from transfer.features.handcrafted.gabor import (
+    GaborFeatures,
+    gabor_bank,
+    gabor_features,
+    gabor_magnitudes,
+)
+from transfer.features.handcrafted.hog import HOGFeatures, hog_features
+from transfer.features.handcrafted.lbp import (
+    LBPFeatures,
+    lbp_codes,
+    lbp_histograms,
+    lbp_n_bins,
+    multiscale_lbp_histograms,
+)
+from transfer.features.handcrafted.pixels import (
+    PixelFeatures,
+    as_grey_batch,
+    grid_mean,
+    pixel_features,
+)
+
+__all__ = [
+    "GaborFeatures",
+    "HOGFeatures",
+    "LBPFeatures",
+    "PixelFeatures",
+    "as_grey_batch",
+    "gabor_bank",
+    "gabor_features",
+    "gabor_magnitudes",
+    "grid_mean",
+    "hog_features",
+    "lbp_codes",
+    "lbp_histograms",
+    "lbp_n_bins",
+    "multiscale_lbp_histograms",
+    "pixel_features",
+]

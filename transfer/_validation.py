@@ -89,13 +89,29 @@ class InstanceOf:
     type: type | tuple
 
     def accepts(self, value: Any) -> bool:
-        if isinstance(value, bool) and self.type is not bool:
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if isinstance(value, bool) and bool not in types:
             return False
         return isinstance(value, self.type)
 
     def describe(self) -> str:
         names = self.type if isinstance(self.type, tuple) else (self.type,)
         return "an instance of " + " or ".join(t.__name__ for t in names)
+
+
+@dataclass(frozen=True)
+class SequenceOf:
+    """A non-empty tuple or list whose items all satisfy ``item``."""
+
+    item: Interval | Options
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(value, list | tuple) or len(value) == 0:
+            return False
+        return all(self.item.accepts(v) for v in value)
+
+    def describe(self) -> str:
+        return f"a non-empty tuple, each item {self.item.describe()}"
 
 
 class _NoneConstraint:

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from transfer._registry import register_extractor
-from transfer._validation import NONE, Interval, IntPair, Options
+from transfer._validation import NONE, Interval, IntPair, Options, SequenceOf
 from transfer.features.base import BaseExtractor
 from transfer.features.handcrafted.pixels import (
-    SequenceOf,
     as_grey_batch,
     check_batch,
     check_grid,

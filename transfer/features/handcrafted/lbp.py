@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from transfer._registry import register_extractor
-from transfer._validation import NONE, Interval, IntPair, Options
+from transfer._validation import NONE, Interval, IntPair, Options, SequenceOf
 from transfer.features.base import BaseExtractor
 from transfer.features.handcrafted.pixels import (
     _BOOL,
-    SequenceOf,
     as_grey_batch,
     cell_sizes,
     check_batch,

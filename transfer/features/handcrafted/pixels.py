@@ -1,41 +1,25 @@
 """Raw pixel features, and the small helpers every handcrafted extractor shares.
 
-The helpers (grey conversion of a batch, the image grid of cells, average
-pooling over that grid and a constraint for sequences of numbers) live here
+The helpers (grey conversion of a batch, the image grid of cells and average
+pooling over that grid) live here
 because pixels are the simplest handcrafted feature and the other modules
 already depend on this one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from transfer._registry import register_extractor
-from transfer._validation import InstanceOf, Interval, Options, as_pair
+from transfer._validation import InstanceOf, Options, as_pair
 from transfer.data.transforms import to_grey
 from transfer.features.base import BaseExtractor
 
 __all__ = ["PixelFeatures", "as_grey_batch", "grid_mean", "pixel_features"]
 
 _BOOL = InstanceOf(bool)
-
-
-@dataclass(frozen=True)
-class SequenceOf:
-    """A non-empty tuple or list whose items all satisfy ``item``."""
-
-    item: Interval
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, list | tuple) or len(value) == 0:
-            return False
-        return all(self.item.accepts(v) for v in value)
-
-    def describe(self) -> str:
-        return f"a non-empty tuple, each item {self.item.describe()}"
 
 
 def as_grey_batch(images: np.ndarray) -> np.ndarray:

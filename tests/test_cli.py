@@ -223,3 +223,23 @@ def test_meta_records_environment(tmp_path):
     assert meta["environment"]["packages"]["scikit-learn"]
     assert meta["dataset"]["n_images"] == 12 and meta["seed"] == 0
     assert os.path.basename(meta["recipe_source"]) == "tiny.yaml"
+
+
+def test_weights_commands(cnn_weights_dir):
+    listed = invoke("weights", "list")
+    assert listed.exit_code == 0 and "mobilenet_v1_1.0_224  [prepared]" in listed.output
+    assert invoke("weights", "verify").exit_code == 0
+    result = CliRunner().invoke(main, ["weights", "prepare", "mobilenet_v1_1.0_22"])
+    assert result.exit_code == 2 and "Did you mean 'mobilenet_v1_1.0_224'" in result.output
+
+
+def test_weights_verify_names_a_damaged_file(cnn_weights_dir, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "w"
+    shutil.copytree(cnn_weights_dir, folder)
+    monkeypatch.setenv("TRANSFER_WEIGHTS", str(folder))
+    h5 = folder / "mobilenet_v1_1.0_224.weights.h5"
+    h5.write_bytes(h5.read_bytes()[:1000])
+    result = CliRunner().invoke(main, ["weights", "verify"])
+    assert result.exit_code == 2 and "mobilenet_v1_1.0_224.weights.h5" in result.output

@@ -41,8 +41,14 @@ def _images(n=6, shape=(32, 32), seed=0):
     return np.random.default_rng(seed).uniform(0, 255, size=(n, *shape)).astype(np.float32)
 
 
+def _needs_weights(name, request):
+    if name == "cnn":
+        request.getfixturevalue("cnn_weights_dir")
+
+
 @pytest.mark.parametrize("name", EXTRACTOR_NAMES)
-def test_extractor_contract(name):
+def test_extractor_contract(name, request):
+    _needs_weights(name, request)
     est = EXTRACTORS.create(name)
     params = est.get_params()
     # __init__ stores parameters unchanged, and clone round-trips them
@@ -84,7 +90,8 @@ def test_extractor_cache_key_covers_parameters(name):
 
 
 @pytest.mark.parametrize("name", EXTRACTOR_NAMES)
-def test_extractor_rejects_bad_input(name):
+def test_extractor_rejects_bad_input(name, request):
+    _needs_weights(name, request)
     est = EXTRACTORS.create(name)
     with pytest.raises(ValueError, match="image"):
         est.fit(np.zeros((3, 5)))  # a 2-D table without image_shape

@@ -4,7 +4,7 @@
 ``list_protocols()`` enumerate registered names; ``create_extractor(name,
 **params)`` and ``create_head(name, **params)`` build components by name.
 Registration happens when a component module is imported, so these import the
-built-in modules first (cheap: no TensorFlow, no weights).
+built-in modules first (cheap: TensorFlow and weights load only when an extractor first runs).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from transfer._registry import (
 _BUILTIN_MODULES = (
     "transfer.data",
     "transfer.features.handcrafted",
+    "transfer.features.cnn",
     "transfer.heads",
     "transfer.protocols",
 )

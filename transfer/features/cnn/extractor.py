@@ -29,8 +29,8 @@ from transfer.features.base import BaseExtractor, as_image_array, stable_hash
 from transfer.weights.records import WEIGHTS, get_record, preprocess
 
 __all__ = [
-    "CNNFeatures",
     "STAGES",
+    "CNNFeatures",
     "center_crop",
     "imagenet_class_names",
     "imagenet_top_k",
@@ -157,7 +157,13 @@ def imagenet_top_k(
 
 @functools.lru_cache(maxsize=4)
 def _compiled_forward(
-    weights: str, layer: str, pooling: str, size: int, batch_size: int, path: str
+    weights: str,
+    layer: str,
+    pooling: str,
+    size: int,
+    batch_size: int,
+    path: str,
+    file_id: tuple,
 ) -> Any:
     """Build the network, load its weights, compile the forward pass.
 
@@ -296,7 +302,10 @@ class CNNFeatures(BaseExtractor):
         from transfer.weights.store import load_path
 
         path = load_path(self.weights)  # checks the sha256 on every load
-        self._forward = _compiled_forward(*self._model_key(), str(path))
+        stat = path.stat()  # a re-prepared file must not hit the old model
+        self._forward = _compiled_forward(
+            *self._model_key(), str(path), (stat.st_size, stat.st_mtime_ns)
+        )
         self._forward_key = self._model_key()
         return self._forward
 

@@ -55,14 +55,19 @@ def main() -> None:
 
     # LBP codes: batched numpy vs scikit-image per image
     ours = lbp_codes(imgs, P=8, R=2, method="nri_uniform")
-    ref = np.stack([local_binary_pattern(im, 8, 2, method="nri_uniform") for im in imgs])
+    ref = np.stack(
+        [local_binary_pattern(im.astype(np.uint8), 8, 2, method="nri_uniform") for im in imgs]
+    )
     assert np.array_equal(ours, ref.astype(ours.dtype))
     rows.append(
         (
             f"LBP codes P=8 R=2, {args.n} x 62x47",
             _best_of(lambda: lbp_codes(imgs, P=8, R=2, method="nri_uniform"), args.repeat),
             _best_of(
-                lambda: [local_binary_pattern(im, 8, 2, method="nri_uniform") for im in imgs],
+                lambda: [
+                    local_binary_pattern(im.astype(np.uint8), 8, 2, method="nri_uniform")
+                    for im in imgs
+                ],
                 args.repeat,
             ),
         )

@@ -11,36 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from transfer._io import atomic_write, default_cache_dir
 from transfer.features.base import stable_hash
-
-
-def default_cache_dir() -> Path:
-    """``$TRANSFER_CACHE``, else ``$XDG_CACHE_HOME/transfer``, else ``~/.cache/transfer``."""
-    env = os.environ.get("TRANSFER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "transfer"
-
-
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class FeatureCache:
@@ -81,7 +59,7 @@ class FeatureCache:
     def save(self, key: str, features: np.ndarray, info: dict | None = None) -> None:
         """Store ``features`` under ``key`` (the array first, its record last)."""
         npy, meta = self._paths(key)
-        _atomic_write_bytes(npy, lambda f: np.save(f, features, allow_pickle=False))
+        atomic_write(npy, lambda f: np.save(f, features, allow_pickle=False))
         record = {
             "key": key,
             "shape": list(features.shape),
@@ -90,4 +68,4 @@ class FeatureCache:
             **(info or {}),
         }
         text = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
-        _atomic_write_bytes(meta, lambda f: f.write(text))
+        atomic_write(meta, lambda f: f.write(text))

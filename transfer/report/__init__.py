@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transfer._io import atomic_write_text
 from transfer.report.tables import (
     best_pair,
     cmc_mean,
@@ -291,23 +291,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def summary_json(report: Report) -> dict:
     """The content of ``summary.json``: metrics, best pair, summary rows and meta.
 
@@ -377,11 +360,11 @@ def build_report(results_dir: str | os.PathLike) -> dict[str, Path]:
         "markdown": path / "report.md",
         "html": path / "report.html",
     }
-    _atomic_write(out["summary_csv"], report.summary.to_csv(index=False, lineterminator="\n"))
-    _atomic_write(
+    atomic_write_text(out["summary_csv"], report.summary.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(
         out["summary_json"],
         json.dumps(summary_json(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
     )
-    _atomic_write(out["markdown"], render_markdown(report))
-    _atomic_write(out["html"], render_html(report))
+    atomic_write_text(out["markdown"], render_markdown(report))
+    atomic_write_text(out["html"], render_html(report))
     return out

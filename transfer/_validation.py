@@ -103,7 +103,7 @@ class InstanceOf:
 class SequenceOf:
     """A non-empty tuple or list whose items all satisfy ``item``."""
 
-    item: Interval | Options
+    item: Interval | Options | InstanceOf
 
     def accepts(self, value: Any) -> bool:
         if not isinstance(value, list | tuple) or len(value) == 0:

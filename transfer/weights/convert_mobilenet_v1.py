@@ -110,7 +110,7 @@ def build_model(input_size: int = 224, classes: int = 1000) -> Any:
     )
 
 
-def convert(pb: bytes, dest: str | os.PathLike) -> Path:
+def convert(pb: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
     """Convert the GraphDef bytes ``pb`` to a Keras ``.weights.h5`` at ``dest``.
 
     Parameters
@@ -119,6 +119,8 @@ def convert(pb: bytes, dest: str | os.PathLike) -> Path:
         The serialized GraphDef (already checked against its sha256).
     dest : str or Path
         Output path; must end in ``.weights.h5``.
+    record : WeightsRecord, optional
+        Unused: there is one MobileNet v1 1.0/224.
 
     Returns
     -------

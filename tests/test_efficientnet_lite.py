@@ -3,6 +3,10 @@
 The reference logits in ``tests/data/cnn/efficientnet_lite{i}_reference.npz``
 come from ``make_efficientnet_lite_reference.py`` (torch and the
 ``efficientnet_lite_pytorch`` package, run by hand); these tests need neither.
+The files hold no images: the input, scikit-image's chelsea and coffee resized
+to the variant's side as uint8, is rebuilt by
+:func:`tests.data.cnn.reference_images.reference_images` and checked against
+the stored sha256.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.data.cnn.reference_images import images_sha256, reference_images
 from transfer.features.cnn.architectures import efficientnet_lite as arch
 from transfer.weights.convert_efficientnet_lite import keras_weights, variant_of
 
@@ -61,8 +66,15 @@ def test_logits_match_pytorch(lite, variant):
     from transfer.weights import preprocess
 
     record, model = lite(variant)
-    ref = np.load(REF / f"efficientnet_lite{variant}_reference.npz")
-    images = ref["images"]
+    path = REF / f"efficientnet_lite{variant}_reference.npz"
+    with np.load(path) as f:
+        ref = {k: f[k] for k in f.files}
+    images = reference_images(record.input_size)
+    assert images_sha256(images) == str(ref["images_sha256"]), (
+        f"Lite{variant}: the rebuilt chelsea/coffee input differs from the one the PyTorch "
+        "reference was computed on (scikit-image's resize changed?): regenerate "
+        f"{path.name} with tests/data/cnn/make_efficientnet_lite_reference.py (needs torch)"
+    )
     assert images.dtype == np.uint8
     assert images.shape[1:] == (record.input_size, record.input_size, 3)
     assert model.input_shape[1:3] == images.shape[1:3]

@@ -6,7 +6,10 @@ reason, only if it cannot be fetched). The PyTorch reference
 ``tests/data/cnn/mobilenet_v2_reference.npz`` was written by
 ``tests/data/cnn/make_mobilenet_v2_reference.py``: an independent PyTorch
 MobileNetV2 loading the ``.pth`` with ``torch.load`` (torch is not needed
-here).
+here). It holds no images: the input, scikit-image's chelsea and coffee
+resized to 224x224 uint8, is rebuilt by
+:func:`tests.data.cnn.reference_images.reference_images` and checked against
+the stored sha256.
 
 Tolerances: the Keras logits (|logit| up to ~21) matched PyTorch to 9.5e-6
 and the pooled features to 3.2e-6 (float32 on CPU; the difference is
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.data.cnn.reference_images import images_sha256, reference_images
 
 NAME = "mobilenet_v2_1.0_224"
 REFERENCE = Path(__file__).parent / "data" / "cnn" / "mobilenet_v2_reference.npz"
@@ -53,6 +58,18 @@ def reference():
         return {k: f[k] for k in f.files}
 
 
+@pytest.fixture(scope="module")
+def images(reference):
+    """The uint8 input of the reference, rebuilt from ``skimage.data`` and checked."""
+    imgs = reference_images(224)
+    assert images_sha256(imgs) == str(reference["images_sha256"]), (
+        "the rebuilt chelsea/coffee input differs from the one the PyTorch reference was "
+        "computed on (scikit-image's resize changed?): regenerate "
+        f"{REFERENCE.name} with tests/data/cnn/make_mobilenet_v2_reference.py (needs torch)"
+    )
+    return imgs
+
+
 def _preprocess(images: np.ndarray) -> np.ndarray:
     from transfer.weights import get_record, preprocess
 
@@ -68,15 +85,15 @@ def _outputs(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def reference_outputs(model, reference):
-    return _outputs(model, _preprocess(reference["images"]))
+def reference_outputs(model, images):
+    return _outputs(model, _preprocess(images))
 
 
-def test_reference_preprocessing_is_the_records(reference):
+def test_reference_preprocessing_is_the_records(reference, images):
     # the reference normalised (x / 255 - mean) / std, as preprocessing "torch" does
-    x = reference["images"].astype(np.float32)
+    x = images.astype(np.float32)
     expected = (x / 255.0 - reference["mean"]) / reference["std"]
-    np.testing.assert_allclose(_preprocess(reference["images"]), expected, atol=1e-6)
+    np.testing.assert_allclose(_preprocess(images), expected, atol=1e-6)
 
 
 def test_logits_match_pytorch(reference, reference_outputs):

@@ -155,6 +155,7 @@ def image_folder(
     path: str | os.PathLike | None = None,
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
     name: str | None = None,
+    test_path: str | os.PathLike | None = None,
 ) -> ImageSet:
     """Images in one subfolder per class (``path/<class>/<image>``), loaded lazily.
 
@@ -172,6 +173,11 @@ def image_folder(
         Image file extensions to take (case-insensitive).
     name : str, optional
         Name for reports; defaults to the folder's name.
+    test_path : str or path-like, optional
+        A second folder of the same layout holding the test images: the
+        result then carries the split (``"train"`` for ``path``, ``"test"``
+        for ``test_path``), which the protocols use as given. Its classes
+        must be classes of ``path``.
 
     Returns
     -------
@@ -213,7 +219,36 @@ def image_folder(
             stacklevel=2,
         )
         classes = [c for c in classes if files[c]]
-    return _folder_set(name or os.path.basename(folder), folder, classes, files)
+    train = _folder_set(name or os.path.basename(folder), folder, classes, files)
+    if test_path is None:
+        return train
+    test_folder = _require_folder(
+        "image_folder", test_path, "the test images, one subfolder per class"
+    )
+    test_classes = sorted(_subfolders(test_folder))
+    unknown = [c for c in test_classes if c not in classes]
+    if unknown:
+        raise ValueError(
+            f"the test folder {test_folder!r} has classes the training folder {folder!r} lacks: "
+            f"{', '.join(unknown[:10])}"
+        )
+    test_files = {c: sorted(_image_files(os.path.join(test_folder, c), exts)) for c in classes}
+    if not any(test_files.values()):
+        raise ValueError(f"no images found under the test folder {test_folder!r}")
+    paths = list(train.paths)
+    labels = list(train.labels)
+    for k, cls in enumerate(classes):
+        paths += [os.path.join(test_folder, cls, f) for f in test_files[cls]]
+        labels += [k] * len(test_files[cls])
+    split = np.array(["train"] * len(train) + ["test"] * (len(paths) - len(train)))
+    return ImageSet(
+        name=train.name,
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=train.class_names,
+        paths=tuple(paths),
+        split=split,
+        root=folder,
+    )
 
 
 @register_dataset("orl")
@@ -980,6 +1015,9 @@ def open_dataset(
             raise FileNotFoundError(
                 f"data path {path!r} for dataset {spec!r} does not exist{where}"
             )
+    test_path = params.get("test_path")
+    if test_path is not None and root is not None and not os.path.isabs(os.fspath(test_path)):
+        params = {**params, "test_path": os.path.join(root, os.fspath(test_path))}
     return loader(path, **params)
 
 

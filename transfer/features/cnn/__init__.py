@@ -14,12 +14,14 @@ from transfer.features.cnn.extractor import (
     resolve_weights,
     to_rgb,
 )
+from transfer.features.cnn.finetune import FineTunedCNN
 
 __all__ = [
     "BACKBONES",
     "STAGES",
     "Backbone",
     "CNNFeatures",
+    "FineTunedCNN",
     "center_crop",
     "get_backbone",
     "imagenet_class_names",

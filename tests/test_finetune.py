@@ -1,0 +1,257 @@
+"""FineTunedCNN: fine-tune EfficientNet-Lite0 on faces vs non-faces, then extract.
+
+The task is scikit-image's ``lfw_subset`` (100 faces, 100 non-faces, 25x25
+grey), upscaled inside the network to 64x64 so that a fit of two epochs takes
+about ten seconds on two CPU cores. One fit is shared by the module; a second
+one checks that the same ``random_state`` gives the same network.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+
+from transfer._validation import InvalidParameterError
+from transfer.data.imageset import ImageSet
+from transfer.features.cnn import CNNFeatures
+from transfer.features.cnn.extractor import load_network, resolve_weights
+from transfer.weights import WeightsError, sha256_file
+
+WEIGHTS = "efficientnet_lite0"
+
+
+def FineTunedCNN(*args, **params):  # stands for the class
+    """The class, imported on use, not at collection.
+
+    Importing it registers "cnn_finetuned", which would add it to
+    test_common's registry-wide checks when that module is collected later.
+    """
+    from transfer.features.cnn.finetune import FineTunedCNN as cls
+
+    return cls(*args, **params)
+
+
+PARAMS = dict(
+    input_size=64,
+    epochs=2,
+    batch_size=14,  # 112 training and 28 validation images: whole batches, one trace
+    validation_fraction=0.2,
+    unfreeze_blocks=2,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """(X_train, X_test, y_train, y_test): faces (1) vs non-faces (0) in [0, 255]."""
+    from skimage import data
+
+    X = (data.lfw_subset() * 255).astype(np.float32)
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def weights_path(weights_home):
+    return weights_home(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def fitted(weights_path, faces):
+    X_train, _, y_train, _ = faces
+    return FineTunedCNN(WEIGHTS, **PARAMS).fit(X_train, y_train)
+
+
+def test_fine_tuning_learns_the_task(fitted, faces):
+    _, X_test, _, y_test = faces
+    h = fitted.history_
+    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert fitted.n_epochs_ == len(h["loss"]) == 2
+    assert h["accuracy"][-1] > h["accuracy"][0]  # measured: 0.71 -> 0.96
+    assert h["loss"][-1] < h["loss"][0]
+    assert fitted.best_val_accuracy_ >= 0.85  # chance is 0.5
+    proba = fitted.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.mean(fitted.predict(X_test) == y_test) >= 0.85
+    features = fitted.transform(X_test)
+    assert features.shape == (len(X_test), 1280) and features.dtype == np.float32
+
+
+def test_only_the_unfrozen_layers_changed(fitted):
+    base = load_network(resolve_weights(WEIGHTS, None, 64))
+    expected = {
+        f"block{b}_{part}_conv" for b in (14, 15) for part in ("expand", "dw", "project")
+    } | {"head_conv"}
+    assert set(fitted.trainable_layers_) == expected
+    net = fitted._network()
+    assert net.get_layer("finetune_logits").units == 2
+    checked_bn = 0
+    for layer in net.layers:
+        if not layer.weights or layer.name.startswith("finetune_"):
+            continue
+        before = [w.numpy() for w in base.get_layer(layer.name).weights]
+        after = [w.numpy() for w in layer.weights]
+        same = all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+        if layer.name in expected:
+            assert not same, f"{layer.name} should have been trained"
+        else:
+            assert same, f"{layer.name} should be frozen, bit for bit"
+        if type(layer).__name__ == "BatchNormalization":
+            checked_bn += 1  # moving mean/variance and gamma/beta untouched, even in block15
+    assert checked_bn > 40
+
+
+def test_save_then_cnnfeatures_gives_the_same_features(fitted, faces, weights_path, tmp_path):
+    X_train, X_test, _, _ = faces
+    path = fitted.save(tmp_path / "lite0_faces.keras")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["sha256"] == sha256_file(path)
+    assert card["preprocessing"] == "lite" and card["input_size"] == 64
+    assert card["backbone"] == WEIGHTS and card["base_weights"] == WEIGHTS
+    assert card["base_weights_sha256"] == sha256_file(weights_path)
+    assert card["classes"] == [0, 1]
+    assert card["params"]["unfreeze_blocks"] == 2 and card["n_epochs"] == 2
+    assert card["history"] == fitted.history_
+    assert card["keras"] and card["tensorflow"]
+
+    # one load of the saved model: the pooled features, then the new classifier's softmax
+    ext = CNNFeatures(weights=str(path), layer=["global_pool", "predictions"], batch_size=14)
+    both = ext.fit(X_train[:2]).transform(X_test)
+    np.testing.assert_allclose(both[:, :-2], fitted.transform(X_test), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(both[:, -2:], fitted.predict_proba(X_test), rtol=1e-5, atol=1e-6)
+
+    bad = tmp_path / "damaged.keras"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    shutil.copy(path.with_suffix(".json"), bad.with_suffix(".json"))
+    with pytest.raises(WeightsError, match=r"damaged\.keras"):
+        CNNFeatures(weights=str(bad)).fit(X_test[:2])
+
+
+def test_pickle_and_clone(fitted, faces):
+    _, X_test, _, _ = faces
+    F = fitted.transform(X_test)
+    copy = pickle.loads(pickle.dumps(fitted))
+    assert "_net" not in copy.__dict__  # rebuilt lazily from the .keras bytes
+    np.testing.assert_array_equal(copy.transform(X_test), F)
+    np.testing.assert_array_equal(copy.predict(X_test), fitted.predict(X_test))
+    assert copy.cache_key() == fitted.cache_key()
+
+    fresh = clone(fitted)
+    assert fresh.get_params() == fitted.get_params()
+    assert fresh.cache_key() != fitted.cache_key()  # a fitted key covers its weights
+    assert clone(fresh).cache_key() == fresh.cache_key()
+    with pytest.raises(NotFittedError):
+        fresh.transform(X_test)
+    assert pickle.loads(pickle.dumps(fresh)).get_params() == fresh.get_params()
+
+
+def test_same_random_state_gives_the_same_network(fitted, faces):
+    X_train, X_test, y_train, _ = faces
+    again = FineTunedCNN(WEIGHTS, **PARAMS).fit(X_train, y_train)
+    assert again.history_ == fitted.history_
+    # TensorFlow's CPU kernels are deterministic here: measured max difference 0.0
+    np.testing.assert_array_equal(again.transform(X_test), fitted.transform(X_test))
+    assert again.weights_sha256_ == fitted.weights_sha256_
+
+
+def test_image_set_of_files_reads_like_arrays(fitted, faces, tmp_path):
+    from PIL import Image
+
+    _, X_test, _, y_test = faces
+    grey = np.round(X_test[:6]).astype(np.uint8)
+    paths = []
+    for i, img in enumerate(grey):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(img).save(paths[-1])
+    files = ImageSet("faces", labels=y_test[:6], class_names=("no", "yes"), paths=tuple(paths))
+    np.testing.assert_allclose(
+        fitted.transform(files), fitted.transform(grey), rtol=1e-4, atol=1e-4
+    )
+    codes = np.searchsorted(fitted.classes_, y_test[:6])
+    idx = np.arange(6)
+    from_files = next(iter(fitted._dataset(files, idx, codes, shuffle=False, seed=0)))
+    from_array = next(iter(fitted._dataset(grey, idx, codes, shuffle=False, seed=0)))
+    np.testing.assert_array_equal(from_files[1].numpy(), codes)
+    np.testing.assert_allclose(from_files[0].numpy(), from_array[0].numpy(), atol=1e-4)
+    # an ImageSet with transforms is read image by image; its labels serve when y is None
+    flipped = ImageSet(
+        "faces", labels=y_test[:6], class_names=("no", "yes"), images=grey, transforms=(_Flip(),)
+    )
+    lazy = next(iter(fitted._dataset(flipped, idx, codes, shuffle=False, seed=0)))
+    eager = next(iter(fitted._dataset(grey[:, :, ::-1].copy(), idx, codes, shuffle=False, seed=0)))
+    np.testing.assert_array_equal(lazy[0].numpy(), eager[0].numpy())
+    np.testing.assert_array_equal(fitted._labels(flipped, None), y_test[:6])
+
+
+class _Flip:
+    def __call__(self, img):
+        return img[:, ::-1]
+
+    def spec(self):
+        return "flip"
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("epochs", 0),
+        ("learning_rate", -1e-3),
+        ("unfreeze_blocks", -2),
+        ("validation_fraction", 1.0),
+        ("dropout", 1.5),
+        ("augment", "yes"),
+        ("layer", 3),
+        ("input_size", 16),
+        ("backbone", "resnet5"),
+        ("random_state", -1),
+    ],
+)
+def test_bad_parameters_are_named(param, value):
+    X = np.zeros((4, 32, 32), dtype=np.float32)
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of FineTunedCNN"):
+        FineTunedCNN(**{param: value}).fit(X, [0, 1, 0, 1])
+
+
+def test_bad_labels_and_layers(weights_path, faces):
+    X_train, _, y_train, _ = faces
+    with pytest.raises(ValueError, match="needs labels"):
+        FineTunedCNN(WEIGHTS).fit(X_train)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        FineTunedCNN(WEIGHTS).fit(X_train[:4], [1, 1, 1, 1])
+    with pytest.raises(ValueError, match="one label per image"):
+        FineTunedCNN(WEIGHTS).fit(X_train[:4], [0, 1])
+    with pytest.raises(ValueError, match="validation_fraction"):
+        FineTunedCNN(WEIGHTS, input_size=32).fit(X_train[:4], [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"'head_cnv'.*'head_conv'"):  # before any training
+        FineTunedCNN(WEIGHTS, layer="head_cnv", input_size=32).fit(X_train[:20], y_train[:20])
+
+
+def test_tags_and_unfitted_key():
+    est = FineTunedCNN()
+    tags = est.__sklearn_tags__()
+    assert tags.requires_fit and tags.target_tags.required
+    assert est.cache_key() == clone(est).cache_key()
+    assert est.cache_key() != FineTunedCNN(epochs=6).cache_key()
+
+
+@pytest.mark.slow
+def test_unfreeze_zero_trains_the_classifier_only(weights_path, faces):
+    X_train, _, y_train, _ = faces
+    ft = FineTunedCNN(WEIGHTS, **{**PARAMS, "unfreeze_blocks": 0, "epochs": 1})
+    ft.fit(X_train, y_train)
+    assert ft.trainable_layers_ == []
+    base = load_network(resolve_weights(WEIGHTS, None, 64))
+    for layer in ft._network().layers:
+        if layer.weights and not layer.name.startswith("finetune_"):
+            for a, b in zip(layer.weights, base.get_layer(layer.name).weights, strict=True):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())

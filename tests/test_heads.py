@@ -119,3 +119,24 @@ def test_one_class_is_an_error(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="at least 2 classes"):
         LinearSVMHead().fit(X, np.zeros(len(X)))
+
+
+@pytest.mark.parametrize("name", ["linear_svm", "logistic"])
+def test_auto_C_is_chosen_on_training_data_only(name):
+    """C="auto" picks the regularisation by inner CV; the noisier the data, the smaller C."""
+    from transfer.heads.classifiers import C_GRID
+
+    rng = np.random.default_rng(0)
+    n, d = 120, 300  # few samples, many noise dimensions: strong regularisation wins
+    y = np.repeat([0, 1, 2], n // 3)
+    X = rng.normal(size=(n, d))
+    X[:, :3] += 1.5 * np.eye(3)[y]
+    head = create_head(name, C="auto").fit(X, y)
+    assert head.C_ in C_GRID and head.C_ < 1.0
+    Xt = rng.normal(size=(300, d))
+    yt = np.repeat([0, 1, 2], 100)
+    Xt[:, :3] += 1.5 * np.eye(3)[yt]
+    fixed = create_head(name, C=10.0).fit(X, y)
+    assert head.score(Xt, yt) > fixed.score(Xt, yt)
+    with pytest.raises(ValueError, match="at least 2 training samples per class"):
+        create_head(name, C="auto").fit(X[:61], np.r_[y[:60], 3])

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -50,7 +51,11 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         y_index = self._encoder.transform(y)
         self.model_ = self._make_model(X, y_index)
         self.model_.fit(X, y_index)
-        final = self.model_[-1] if isinstance(self.model_, Pipeline) else self.model_
+        if isinstance(self.model_, GridSearchCV):
+            self.C_ = float(self.model_.best_params_["model__C"])
+            final = self.model_.best_estimator_[-1]
+        else:
+            final = self.model_[-1] if isinstance(self.model_, Pipeline) else self.model_
         if hasattr(final, "n_iter_"):
             self.n_iter_ = final.n_iter_
         return self
@@ -85,9 +90,30 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _scaled(standardize: bool, model: Any) -> Any:
+#: The grid searched by ``C="auto"``.
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def _scaled(standardize: bool, model: Any, C: Any = None, y: Any = None) -> Any:
+    """``[StandardScaler] -> model``; with ``C="auto"``, C chosen by inner 3-fold CV.
+
+    The inner cross-validation sees only the data given to ``fit`` (the
+    training fold of the protocol), stratified and seeded; the grid is
+    :data:`C_GRID`. With fewer than 2 samples in some class it cannot run,
+    and the head says so.
+    """
     steps = [("scale", StandardScaler())] if standardize else []
-    return Pipeline([*steps, ("model", model)])
+    pipe = Pipeline([*steps, ("model", model)])
+    if C != "auto":
+        return pipe
+    smallest = int(np.bincount(y).min())
+    if smallest < 2:
+        raise ValueError(
+            "C='auto' picks C by inner cross-validation on the training data, which needs at "
+            f"least 2 training samples per class; the smallest class has {smallest}: give C a value"
+        )
+    cv = StratifiedKFold(n_splits=min(3, smallest), shuffle=True, random_state=0)
+    return GridSearchCV(pipe, {"model__C": list(C_GRID)}, cv=cv, n_jobs=1)
 
 
 @register_head("linear_svm")
@@ -96,8 +122,10 @@ class LinearSVMHead(BaseHead):
 
     Parameters
     ----------
-    C : float, default=1.0
-        Inverse regularisation strength.
+    C : float or "auto", default=1.0
+        Inverse regularisation strength; "auto" picks it from
+        :data:`C_GRID` by stratified 3-fold cross-validation on the training
+        data only (the chosen value is ``C_``).
     standardize : bool, default=False
         Standardise features (zero mean, unit variance on the training set)
         first. Off by default: on histogram features (LBP, HOG) it inflates
@@ -113,18 +141,21 @@ class LinearSVMHead(BaseHead):
     """
 
     _parameter_constraints = {
-        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "C": [Interval(numbers.Real, 0, None, closed="neither"), Options(("auto",))],
         "standardize": [Options((True, False))],
         "max_iter": [Interval(numbers.Integral, 1, None)],
     }
 
-    def __init__(self, C: float = 1.0, standardize: bool = False, max_iter: int = 5000) -> None:
+    def __init__(
+        self, C: float | str = 1.0, standardize: bool = False, max_iter: int = 5000
+    ) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
 
     def _make_model(self, X, y):
-        return _scaled(self.standardize, LinearSVC(C=self.C, max_iter=self.max_iter))
+        C = 1.0 if self.C == "auto" else self.C
+        return _scaled(self.standardize, LinearSVC(C=C, max_iter=self.max_iter), self.C, y)
 
 
 @register_head("rbf_svm")
@@ -264,8 +295,10 @@ class LogisticHead(BaseHead):
 
     Parameters
     ----------
-    C : float, default=1.0
-        Inverse regularisation strength.
+    C : float or "auto", default=1.0
+        Inverse regularisation strength; "auto" picks it from
+        :data:`C_GRID` by stratified 3-fold cross-validation on the training
+        data only (the chosen value is ``C_``).
     standardize : bool, default=True
         Standardise features first.
     max_iter : int, default=1000
@@ -277,18 +310,22 @@ class LogisticHead(BaseHead):
     """
 
     _parameter_constraints = {
-        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "C": [Interval(numbers.Real, 0, None, closed="neither"), Options(("auto",))],
         "standardize": [Options((True, False))],
         "max_iter": [Interval(numbers.Integral, 1, None)],
     }
 
-    def __init__(self, C: float = 1.0, standardize: bool = True, max_iter: int = 1000) -> None:
+    def __init__(
+        self, C: float | str = 1.0, standardize: bool = True, max_iter: int = 1000
+    ) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
 
     def _make_model(self, X, y):
-        return _scaled(self.standardize, LogisticRegression(C=self.C, max_iter=self.max_iter))
+        C = 1.0 if self.C == "auto" else self.C
+        model = LogisticRegression(C=C, max_iter=self.max_iter)
+        return _scaled(self.standardize, model, self.C, y)
 
 
 def pairwise_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:

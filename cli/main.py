@@ -97,16 +97,28 @@ def run(
 
 @main.command("list")
 @click.argument(
-    "what", type=click.Choice(["extractors", "heads", "datasets", "recipes", "protocols"])
+    "what",
+    type=click.Choice(["extractors", "heads", "datasets", "recipes", "protocols", "backbones"]),
 )
 def list_(what: str) -> None:
-    """List registered extractors, heads, datasets, protocols or shipped recipes."""
+    """List registered extractors, heads, datasets, protocols, backbones or shipped recipes."""
     from transfer import registry
     from transfer.recipes import list_recipes
 
     if what == "recipes":
         for name in list_recipes():
             click.echo(name)
+        return
+    if what == "backbones":
+        from transfer.features.cnn.backbones import BACKBONES
+
+        width = max(len(n) for n in BACKBONES)
+        for name, bb in sorted(BACKBONES.items()):
+            source = "Keras download" if bb.weights == "imagenet" else f"offline: {bb.weights}"
+            click.echo(
+                f"{name:<{width}}  input {bb.input_size}, preprocessing {bb.preprocessing}, "
+                f"weights {source}"
+            )
         return
     registry.load_components()
     reg = {
@@ -152,7 +164,10 @@ def weights_list() -> None:
 
     for name, record in sorted(WEIGHTS.items()):
         state = "prepared" if verify(name) else "not prepared"
-        click.echo(f"{name}  [{state}]  {record.architecture}, {record.source}")
+        click.echo(
+            f"{name}  [{state}]  backbone {record.architecture}, input {record.input_size}, "
+            f"ImageNet top-1 {record.top1:.1%}, from {record.origin}"
+        )
 
 
 @weights.command("prepare")

@@ -59,16 +59,19 @@ def test_version_from_the_installed_console_script():
     assert out.stdout.strip() == "transfer, version 0.1.0"
 
 
-@pytest.mark.parametrize("what", ["extractors", "heads", "datasets", "recipes", "protocols"])
+@pytest.mark.parametrize(
+    "what", ["extractors", "heads", "datasets", "recipes", "protocols", "backbones"]
+)
 def test_list(what):
     result = invoke("list", what)
     assert result.exit_code == 0
     expected = {
-        "extractors": ["pixels", "lbp", "hog", "gabor"],
+        "extractors": ["pixels", "lbp", "hog", "gabor", "cnn", "cnn_finetuned"],
         "heads": ["linear_svm", "rbf_svm", "lda", "fisherfaces", "logistic", "knn"],
         "datasets": ["image_folder", "orl", "lfw", "celeba", "npz", "tfds:NAME"],
-        "recipes": ["quickstart", "orl-identification", "lfw-people"],
+        "recipes": ["quickstart", "orl-identification", "lfw-people", "cifar10-transfer"],
         "protocols": ["classification", "identification"],
+        "backbones": ["mobilenet_v2_torch", "efficientnet_lite0", "squeezenet_v1_1", "resnet50"],
     }[what]
     for name in expected:
         assert name in result.output

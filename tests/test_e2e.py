@@ -62,3 +62,27 @@ def test_lfw_people(shared_data, tmp_path, weights_home):
     summary = result.summary.set_index(["extractor", "head"])
     # chance is 1/62 (the majority class, George W Bush, is 530/3023 = 0.175)
     assert summary["accuracy_mean"].max() > 0.5
+
+
+@pytest.mark.slow
+def test_cifar10_transfer(shared_data, tmp_path, weights_home):
+    """The shipped recipe, cut to 60 images per class and one fine-tuning epoch."""
+    need(shared_data, "cifar10/train")
+    for name in ("mobilenet_v1_1.0_224", "mobilenet_v2_1.0_224", "squeezenet_v1.1"):
+        weights_home(name)
+    recipe = load_recipe(
+        "cifar10-transfer",
+        [
+            f"data.root={shared_data}",
+            "data.max_per_class=60",
+            "extractors.7.params.epochs=1",
+            "extractors.7.params.input_size=96",
+        ],
+    )
+    result = run_recipe(recipe, tmp_path / "cifar")
+    summary = result.summary.set_index(["extractor", "head"])
+    assert len(summary) == 8 * 2
+    hog = summary.loc[("hog", "linear_svm"), "accuracy_mean"]
+    cnn = summary.loc[("mobilenet_v1", "linear_svm"), "accuracy_mean"]
+    # frozen ImageNet features beat HOG by a wide margin even on 450 training images
+    assert cnn > hog + 0.15, (cnn, hog)

@@ -91,7 +91,7 @@ class BaseHead(ClassifierMixin, BaseEstimator):
 
 
 #: The grid searched by ``C="auto"``.
-C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def _scaled(standardize: bool, model: Any, C: Any = None, y: Any = None) -> Any:

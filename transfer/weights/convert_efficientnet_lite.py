@@ -177,6 +177,7 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any) -> Path:
         :func:`keras_weights`).
     """
     from transfer.features.cnn.architectures.efficientnet_lite import build
+    from transfer.weights._keras import save_mapped_weights
     from transfer.weights.pth import read_state_dict
 
     variant = variant_of(record.architecture)
@@ -185,20 +186,4 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any) -> Path:
     classes = mapping["logits"][1].shape[0]
     size = int(record.input_size)
     model = build((size, size, 3), include_top=True, classes=classes, variant=variant)
-    layers_with_weights = {layer.name for layer in model.layers if layer.weights}
-    if layers_with_weights != set(mapping):
-        missing = sorted(layers_with_weights - set(mapping))
-        extra = sorted(set(mapping) - layers_with_weights)
-        raise ValueError(f"layers without weights: {missing}; weights without a layer: {extra}")
-    for name, arrays in mapping.items():
-        layer = model.get_layer(name)
-        expected = [tuple(w.shape) for w in layer.weights]
-        got = [a.shape for a in arrays]
-        if expected != got:
-            raise ValueError(
-                f"layer {name!r}: expected shapes {expected}, the state dict gives {got}"
-            )
-        layer.set_weights(arrays)
-    dest = Path(dest)
-    model.save_weights(str(dest))
-    return dest
+    return save_mapped_weights(model, mapping, dest, "the state dict")

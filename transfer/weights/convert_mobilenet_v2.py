@@ -170,25 +170,10 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
         Naming the layer, when a tensor is missing, left over or does not
         fit the Keras layer.
     """
+    from transfer.weights._keras import save_mapped_weights
     from transfer.weights.pth import read_state_dict
 
     mapping = keras_weights(read_state_dict(data, str(getattr(record, "member", "<pth>"))))
     classes = mapping["logits"][1].shape[0]
     model = build_model(getattr(record, "input_size", None) or 224, classes)
-    layers_with_weights = {layer.name for layer in model.layers if layer.weights}
-    if set(mapping) != layers_with_weights:
-        missing = sorted(layers_with_weights - set(mapping))
-        extra = sorted(set(mapping) - layers_with_weights)
-        raise ValueError(f"Keras layers without weights: {missing}; unknown layers: {extra}")
-    for name, arrays in mapping.items():
-        layer = model.get_layer(name)
-        expected = [tuple(w.shape) for w in layer.weights]
-        got = [a.shape for a in arrays]
-        if expected != got:
-            raise ValueError(
-                f"layer {name!r}: expected shapes {expected}, the state dict gives {got}"
-            )
-        layer.set_weights(arrays)
-    dest = Path(dest)
-    model.save_weights(str(dest))
-    return dest
+    return save_mapped_weights(model, mapping, dest, "the state dict")

@@ -342,20 +342,26 @@ def make_forward(
         if x.shape[1] != size or x.shape[2] != size:
             x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
         x = preprocess_mode(preprocessing, x)
-        outs = sub(x, training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        vecs = []
-        for y, (_, stage) in zip(outs, taps, strict=True):
-            reduce = stage or pooling
-            if len(y.shape) == 4 and reduce == "avg":
-                y = tf.reduce_mean(y, axis=(1, 2))
-            elif len(y.shape) == 4 and reduce == "max":
-                y = tf.reduce_max(y, axis=(1, 2))
-            y = tf.reshape(y, (batch_size, -1))
-            vecs.append(tf.nn.softmax(y) if stage == "softmax" else y)
-        return vecs[0] if len(vecs) == 1 else tf.concat(vecs, axis=1)
+        return _pooled(sub(x, training=False), taps, pooling, batch_size)
 
     return tf.function(forward, reduce_retracing=True)
+
+
+def _pooled(outs: Any, taps: list, pooling: str, batch_size: int) -> Any:
+    """Reduce each tapped output to ``(batch_size, k)`` and concatenate (``keras.ops``)."""
+    import keras
+
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    vecs = []
+    for y, (_, stage) in zip(outs, taps, strict=True):
+        reduce = stage or pooling
+        if len(y.shape) == 4 and reduce == "avg":
+            y = keras.ops.mean(y, axis=(1, 2))
+        elif len(y.shape) == 4 and reduce == "max":
+            y = keras.ops.max(y, axis=(1, 2))
+        y = keras.ops.reshape(y, (batch_size, -1))
+        vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
+    return vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
 
 
 def _tap_model(model: Any, layers: Sequence[str], label: str) -> tuple[Any, list]:
@@ -402,18 +408,7 @@ def make_tflite_forward(
     size = int(input_size)
     inp = keras.Input((size, size, 3), batch_size=batch_size)
     x = keras.layers.Lambda(lambda t: preprocess_mode(preprocessing, t))(inp)
-    outs = sub(x)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    vecs = []
-    for y, (_, stage) in zip(outs, taps, strict=True):
-        reduce = stage or pooling
-        if len(y.shape) == 4 and reduce == "avg":
-            y = keras.ops.mean(y, axis=(1, 2))
-        elif len(y.shape) == 4 and reduce == "max":
-            y = keras.ops.max(y, axis=(1, 2))
-        y = keras.ops.reshape(y, (batch_size, -1))
-        vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
-    out = vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
+    out = _pooled(sub(x), taps, pooling, batch_size)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every capture
         flat = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -536,6 +531,60 @@ def _file_batches(paths: Sequence[str], size: int, batch_size: int) -> Iterator[
             raise
         start += batch_size
         yield batch.numpy()
+
+
+def is_decodable_file_set(X: Any) -> bool:
+    """An ``ImageSet`` of image files, with no transforms, that ``tf.data`` can decode."""
+    return (
+        isinstance(X, ImageSet)
+        and X.paths is not None
+        and not X.transforms
+        and len(X) > 0
+        and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
+    )
+
+
+def run_batches(
+    forward: Any, batches: Iterator[np.ndarray], total: int, batch_size: int, label: str
+) -> np.ndarray:
+    """Run a fixed-batch feature function over ``batches``; ``(total, n_features)`` float32.
+
+    The last chunk is padded to ``batch_size`` (one trace of the function),
+    and the output is filled in place (no second copy of the features).
+    """
+    import tensorflow as tf
+
+    out = None
+    done = 0
+    for batch in track(batches, total=total, description=label):
+        for start in range(0, len(batch), batch_size):
+            chunk = batch[start : start + batch_size]
+            n = len(chunk)
+            if n < batch_size:
+                pad = np.zeros((batch_size - n, *chunk.shape[1:]), dtype=np.float32)
+                chunk = np.concatenate([chunk, pad])
+            y = np.asarray(forward(tf.constant(chunk, dtype=tf.float32)))[:n]
+            if out is None:
+                out = np.empty((total, y.shape[1]), dtype=np.float32)
+            out[done : done + n] = y
+            done += n
+    if out is None or done != total:
+        raise RuntimeError(f"{label}: {done} of {total} images came through")
+    return out
+
+
+def extract(estimator: BaseExtractor, forward: Any, X: Any, input_size: int) -> np.ndarray:
+    """Features of ``X`` through ``forward``, streaming batches of ``estimator.batch_size_``.
+
+    Files are decoded by :func:`_file_batches` (``tf.data``); anything else
+    goes through the estimator's own batching in a background thread.
+    """
+    bs = estimator.batch_size_
+    if is_decodable_file_set(X):
+        batches = _file_batches([str(p) for p in X.paths], input_size, bs)
+    else:
+        batches = _prefetch(to_rgb(b) for b in estimator._iter_batches(X))
+    return run_batches(forward, batches, len(X), bs, type(estimator).__name__)
 
 
 @register_extractor("cnn")
@@ -715,43 +764,12 @@ class CNNFeatures(BaseExtractor):
         features : ndarray of shape (n_samples, n_features), float32
         """
         validate_params(self)
-        forward = self._build()
-        if (
-            isinstance(X, ImageSet)
-            and X.paths is not None
-            and not X.transforms
-            and len(X) > 0
-            and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
-        ):
-            batches = _file_batches([str(p) for p in X.paths], self.input_size_, self.batch_size_)
-        else:
-            batches = _prefetch(to_rgb(b) for b in self._iter_batches(X))
-        return self._run(forward, batches, len(X))
-
-    def _run(self, forward: Any, batches: Iterator[np.ndarray], total: int) -> np.ndarray:
-        import tensorflow as tf
-
-        bs = self.batch_size_
-        out = None  # filled in place: no second copy of the features
-        done = 0
-        for batch in track(batches, total=total, description=type(self).__name__):
-            for start in range(0, len(batch), bs):
-                chunk = batch[start : start + bs]
-                n = len(chunk)
-                if n < bs:  # fixed shape: one trace of the tf.function
-                    pad = np.zeros((bs - n, *chunk.shape[1:]), dtype=np.float32)
-                    chunk = np.concatenate([chunk, pad])
-                y = np.asarray(forward(tf.constant(chunk, dtype=tf.float32)))[:n]
-                if out is None:
-                    out = np.empty((total, y.shape[1]), dtype=np.float32)
-                out[done : done + n] = y
-                done += n
-        if out is None or done != total:
-            raise RuntimeError(f"{type(self).__name__}: {done} of {total} images came through")
-        return out
+        return extract(self, self._build(), X, self.input_size_)
 
     def _transform_batch(self, images: np.ndarray) -> np.ndarray:
-        return self._run(self._build(), iter([to_rgb(images)]), len(images))
+        return run_batches(
+            self._build(), iter([to_rgb(images)]), len(images), self.batch_size_, "CNNFeatures"
+        )
 
     def cache_key(self) -> str:
         """Covers the class, parameters, the weights' sha256, layers and preprocessing."""

@@ -62,7 +62,7 @@ import numbers
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +70,22 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._io import atomic_write, atomic_write_text
-from transfer._progress import track
 from transfer._registry import register_extractor
 from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf, validate_params
 from transfer.data.imageset import ImageSet
 from transfer.features.base import BaseExtractor, _jsonable, stable_hash
 from transfer.features.cnn.backbones import BACKBONES, Backbone
 from transfer.features.cnn.extractor import (
-    _TF_DECODABLE,
-    _file_batches,
     _layers,
     _model_card,
-    _prefetch,
     _Resolved,
     _stage_tensor,
+    extract,
+    is_decodable_file_set,
     load_network,
     make_forward,
     resolve_weights,
+    run_batches,
     to_rgb,
 )
 from transfer.weights.records import WEIGHTS, get_record, preprocess_mode
@@ -471,11 +470,7 @@ class FineTunedCNN(BaseExtractor):
             def load(img: Any, label: Any) -> tuple[Any, Any]:
                 return finish(img), label
 
-        elif (
-            X.paths is not None
-            and not X.transforms
-            and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
-        ):
+        elif is_decodable_file_set(X):
             paths = np.asarray([str(X.paths[i]) for i in indices])
             source = tf.data.Dataset.from_tensor_slices((paths, labels))
 
@@ -667,35 +662,13 @@ class FineTunedCNN(BaseExtractor):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def _apply(self, forward: Any, X: Any) -> np.ndarray:
-        if (
-            isinstance(X, ImageSet)
-            and X.paths is not None
-            and not X.transforms
-            and len(X) > 0
-            and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
-        ):
-            batches = _file_batches([str(p) for p in X.paths], self.input_size_, self.batch_size_)
-        else:
-            batches = _prefetch(to_rgb(b) for b in self._iter_batches(X))
-        return self._run(forward, batches, len(X))
-
-    def _run(self, forward: Any, batches: Iterator[np.ndarray], total: int) -> np.ndarray:
-        import tensorflow as tf
-
-        bs = self.batch_size_
-        out = []
-        for batch in track(batches, total=total, description=type(self).__name__):
-            for start in range(0, len(batch), bs):
-                chunk = batch[start : start + bs]
-                n = len(chunk)
-                if n < bs:  # fixed shape: one trace of the tf.function
-                    pad = np.zeros((bs - n, *chunk.shape[1:]), dtype=np.float32)
-                    chunk = np.concatenate([chunk, pad])
-                out.append(forward(tf.constant(chunk, dtype=tf.float32)).numpy()[:n])
-        return np.concatenate(out).astype(np.float32, copy=False)
+        return extract(self, forward, X, self.input_size_)
 
     def _transform_batch(self, images: np.ndarray) -> np.ndarray:
-        return self._run(self._forward(_layers(self.layer)), iter([to_rgb(images)]), len(images))
+        forward = self._forward(_layers(self.layer))
+        return run_batches(
+            forward, iter([to_rgb(images)]), len(images), self.batch_size_, "FineTunedCNN"
+        )
 
     # -- persistence ------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

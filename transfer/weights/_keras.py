@@ -1,0 +1,43 @@
+"""Set converted arrays on a Keras model, checking every layer (converters' shared step)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def save_mapped_weights(
+    model: Any, mapping: dict[str, list[np.ndarray]], dest: str | os.PathLike, origin: str
+) -> Path:
+    """Set ``mapping[layer] = [arrays]`` on ``model`` and save its weights at ``dest``.
+
+    Every layer of ``model`` that has weights must be in ``mapping`` and the
+    other way round, and every array must have the shape of the variable it
+    replaces.
+
+    Raises
+    ------
+    ValueError
+        Naming the layers without weights or without a layer, or the layer
+        whose shapes differ (with both shapes); ``origin`` names the source.
+    """
+    with_weights = {layer.name for layer in model.layers if layer.weights}
+    if with_weights != set(mapping):
+        missing = sorted(with_weights - set(mapping))
+        extra = sorted(set(mapping) - with_weights)
+        raise ValueError(
+            f"Keras layers without weights in {origin}: {missing}; weights without a layer: {extra}"
+        )
+    for name, arrays in mapping.items():
+        layer = model.get_layer(name)
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [a.shape for a in arrays]
+        if expected != got:
+            raise ValueError(f"layer {name!r}: expected shapes {expected}, {origin} gives {got}")
+        layer.set_weights(arrays)
+    dest = Path(dest)
+    model.save_weights(str(dest))
+    return dest

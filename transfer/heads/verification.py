@@ -53,6 +53,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
+from transfer._registry import register_head
 from transfer._validation import NONE, Interval, Options, validate_params
 
 __all__ = [
@@ -612,6 +613,7 @@ _PREPROCESSING = [Options(("none", "center", "standardize"))]
 # --------------------------------------------------------------------------- distance heads
 
 
+@register_head("cosine_verifier")
 class CosineVerifier(_ImagePreprocessing, PairVerifier):
     """Cosine similarity of the two feature vectors, with a fitted threshold.
 
@@ -654,6 +656,7 @@ class CosineVerifier(_ImagePreprocessing, PairVerifier):
         return np.einsum("ij,ij->i", Z1, Z2) / (n1 * n2)
 
 
+@register_head("euclidean_verifier")
 class EuclideanVerifier(_ImagePreprocessing, PairVerifier):
     """Negative Euclidean distance of the two feature vectors, with a fitted threshold.
 
@@ -687,6 +690,7 @@ class EuclideanVerifier(_ImagePreprocessing, PairVerifier):
         return -np.linalg.norm(self._prep(X1) - self._prep(X2), axis=1)
 
 
+@register_head("hamming_verifier")
 class HammingVerifier(PairVerifier):
     """Binarised features compared by the fraction of agreeing bits.
 
@@ -732,6 +736,7 @@ class HammingVerifier(PairVerifier):
 # --------------------------------------------------------------------------- Joint Bayesian
 
 
+@register_head("joint_bayesian")
 class JointBayesian(PairVerifier):
     """Joint Bayesian verification (Chen et al., ECCV 2012).
 
@@ -873,6 +878,7 @@ class JointBayesian(PairVerifier):
 # --------------------------------------------------------------------------- pair SVM
 
 
+@register_head("pair_svm")
 class PairSVM(PairVerifier):
     """Linear SVM on symmetric pair features ``[|x1 - x2|, x1 * x2]``.
 

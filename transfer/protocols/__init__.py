@@ -1,14 +1,23 @@
-"""Evaluation protocols: classification and closed-set identification."""
+"""Evaluation protocols: classification, closed-set identification, pair verification."""
 
 from transfer.protocols.base import Fold, FoldResult, Protocol
 from transfer.protocols.classification import ClassificationProtocol
 from transfer.protocols.identification import IdentificationProtocol, cmc_curve
+from transfer.protocols.pairs import PairList, read_pairs
+from transfer.protocols.verification import PairFold, VerificationProtocol
+from transfer.protocols.verification_metrics import VerificationMetrics, verification_metrics
 
 __all__ = [
     "ClassificationProtocol",
     "Fold",
     "FoldResult",
     "IdentificationProtocol",
+    "PairFold",
+    "PairList",
     "Protocol",
+    "VerificationMetrics",
+    "VerificationProtocol",
     "cmc_curve",
+    "read_pairs",
+    "verification_metrics",
 ]

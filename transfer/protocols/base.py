@@ -44,6 +44,8 @@ class Protocol:
 
     name: str = ""
     metrics: tuple[str, ...] = ()
+    #: heads learn identities (``ImageSet.identity_array``) rather than labels
+    uses_identities: bool = False
 
     @property
     def primary_metric(self) -> str:
@@ -54,6 +56,20 @@ class Protocol:
 
     def splits(self, data: ImageSet) -> list[Fold]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def select(self, data: ImageSet) -> tuple[ImageSet, list[Fold]]:
+        """The images the protocol uses and its folds (all of ``data`` by default)."""
+        return data, self.splits(data)
+
+    def check_head(self, label: str, head: Any) -> None:
+        """Raise a ValueError naming ``label`` if ``head`` cannot serve this protocol."""
+        from transfer.heads.verification import PairVerifier
+
+        if isinstance(head, PairVerifier):
+            raise ValueError(
+                f"head {label!r} ({type(head).__name__}) scores pairs of images; use it with "
+                f"the 'verification' protocol, not {self.name!r}"
+            )
 
     def evaluate(self, head: Any, X: np.ndarray, labels: np.ndarray, fold: Fold) -> FoldResult:
         """Fit a clone of ``head`` on the fold's training rows, score its test rows."""

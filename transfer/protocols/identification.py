@@ -71,6 +71,7 @@ class IdentificationProtocol(Protocol):
 
     name = "identification"
     metrics = ("rank1",)
+    uses_identities = True
 
     def __init__(self, n_train: int = 5, n_repeats: int = 10, seed: int = 0) -> None:
         for key, value in (("n_train", n_train), ("n_repeats", n_repeats)):

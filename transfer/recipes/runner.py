@@ -160,10 +160,16 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
     protocol = recipe.protocol
 
     # everything that can fail on bad input happens before extraction
-    data = load_data(recipe)
-    targets = data.identity_array() if protocol.name == "identification" else data.labels
-    folds = protocol.splits(data)
+    data, folds = protocol.select(load_data(recipe))
+    targets = data.identity_array() if protocol.uses_identities else data.labels
+    views = {
+        label: data.with_transforms(*recipe.extractor_transforms.get(label, ()))
+        for label in recipe.extractors
+    }
     data.image_shape()  # decodes the first image: a bad file or transform fails now
+    for view in views.values():
+        if view.transforms != data.transforms:
+            view.image_shape()
     _require_weights(recipe)
     say(
         f"{data.name}: {len(data)} images, {data.n_classes} classes; "
@@ -180,26 +186,27 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        rows, pred_rows, cmc_rows, ext_rows = [], [], [], []
+        rows, pred_rows, cmc_rows, roc_rows, ext_rows = [], [], [], [], []
         for label, extractor in recipe.extractors.items():
+            ext_data = views[label]
             stateful = extractor.__sklearn_tags__().requires_fit
             if stateful:
                 t0 = time.perf_counter()
                 fold_features = []
                 for fold in folds:
-                    ext = clone(extractor).fit(data.subset(fold.train), targets[fold.train])
+                    ext = clone(extractor).fit(ext_data.subset(fold.train), targets[fold.train])
                     X = None
                     for part in (fold.train, fold.test):
-                        F = ext.transform(data.subset(part))
+                        F = ext.transform(ext_data.subset(part))
                         if X is None:
-                            X = np.zeros((len(data), F.shape[1]), dtype=np.float32)
+                            X = np.zeros((len(ext_data), F.shape[1]), dtype=np.float32)
                         X[part] = F
                     fold_features.append(X)
                 seconds, cached = time.perf_counter() - t0, False
                 n_features = fold_features[0].shape[1]
                 n_extracted = sum(len(f.train) + len(f.test) for f in folds)
             else:
-                features, seconds, cached = _extract(extractor, data, cache, label)
+                features, seconds, cached = _extract(extractor, ext_data, cache, label)
                 _check_features(features, label)
                 fold_features = [features] * len(folds)
                 n_features = features.shape[1]
@@ -238,24 +245,43 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
                         "head": head_label,
                         "fold": fold.index,
                         **result.metrics,
-                        "n_train": len(fold.train),
-                        "n_test": len(fold.test),
+                        # pairs for a pair protocol, images otherwise
+                        "n_train": len(getattr(fold, "train_pairs", fold.train)),
+                        "n_test": len(getattr(fold, "test_pairs", fold.test)),
                         "fit_seconds": round(result.fit_seconds, 4),
                         "predict_seconds": round(result.predict_seconds, 4),
                     }
                 )
-                pred_rows.append(
-                    pd.DataFrame(
-                        {
-                            "extractor": label,
-                            "head": head_label,
-                            "fold": fold.index,
-                            "index": fold.test,
-                            "y_true": targets[fold.test],
-                            "y_pred": result.y_pred,
-                        }
+                if hasattr(protocol, "score_frame"):
+                    frame = protocol.score_frame(fold, result)
+                    frame.insert(0, "head", head_label)
+                    frame.insert(0, "extractor", label)
+                    pred_rows.append(frame)
+                else:
+                    pred_rows.append(
+                        pd.DataFrame(
+                            {
+                                "extractor": label,
+                                "head": head_label,
+                                "fold": fold.index,
+                                "index": fold.test,
+                                "y_true": targets[fold.test],
+                                "y_pred": result.y_pred,
+                            }
+                        )
                     )
-                )
+                if "fpr" in result.curves:
+                    roc_rows.append(
+                        pd.DataFrame(
+                            {
+                                "extractor": label,
+                                "head": head_label,
+                                "fold": fold.index,
+                                "fpr": result.curves["fpr"],
+                                "tpr": result.curves["tpr"],
+                            }
+                        )
+                    )
                 if "cmc" in result.curves:
                     cmc = result.curves["cmc"]
                     cmc_rows.append(
@@ -281,7 +307,10 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
         extraction = pd.DataFrame(ext_rows)
         results.to_csv(tmp / "results.csv", index=False)
         extraction.to_csv(tmp / "extraction.csv", index=False)
-        pd.concat(pred_rows, ignore_index=True).to_csv(tmp / "predictions.csv", index=False)
+        predictions = "scores.csv" if hasattr(protocol, "score_frame") else "predictions.csv"
+        pd.concat(pred_rows, ignore_index=True).to_csv(tmp / predictions, index=False)
+        if roc_rows:
+            pd.concat(roc_rows, ignore_index=True).to_csv(tmp / "roc.csv", index=False)
         if cmc_rows:
             pd.concat(cmc_rows, ignore_index=True).to_csv(tmp / "cmc.csv", index=False)
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ SCHEMA: dict[str, Any] = {
     ),
 }
 COMPONENT_KEYS = ("name", "params", "label")
+# an extractor may carry its own transforms, applied after the recipe's
+EXTRACTOR_KEYS = (*COMPONENT_KEYS, "transforms")
 
 
 def _line_index(text: str) -> dict[tuple, int]:
@@ -170,7 +172,8 @@ def _check_mapping(value: Any, schema: dict, path: tuple, ctx: _Context) -> dict
         if isinstance(kind, dict):
             out[key] = _check_mapping(v, kind, p, ctx)
         elif kind == COMPONENT:
-            out[key] = _check_components(v, p, ctx)
+            keys = EXTRACTOR_KEYS if key == "extractors" else COMPONENT_KEYS
+            out[key] = _check_components(v, p, ctx, keys)
         else:
             if isinstance(v, bool) and bool not in kind:
                 raise ctx.error(p, f"expected {_type_names(kind)}, got {v!r}")
@@ -180,7 +183,9 @@ def _check_mapping(value: Any, schema: dict, path: tuple, ctx: _Context) -> dict
     return out
 
 
-def _check_components(value: Any, path: tuple, ctx: _Context) -> list[dict]:
+def _check_components(
+    value: Any, path: tuple, ctx: _Context, keys: tuple[str, ...] = COMPONENT_KEYS
+) -> list[dict]:
     if isinstance(value, str | dict):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -193,18 +198,23 @@ def _check_components(value: Any, path: tuple, ctx: _Context) -> list[dict]:
         if not isinstance(item, dict):
             raise ctx.error(p, f"expected a name or a mapping, got {item!r}")
         for k in item:
-            if k not in COMPONENT_KEYS:
+            if k not in keys:
                 raise ctx.error(
                     (*p, k),
-                    f"unknown key {k!r}.{did_you_mean(str(k), COMPONENT_KEYS)} "
-                    f"Valid keys: {', '.join(COMPONENT_KEYS)}",
+                    f"unknown key {k!r}.{did_you_mean(str(k), keys)} Valid keys: {', '.join(keys)}",
                 )
         if "name" not in item or not isinstance(item["name"], str):
             raise ctx.error(p, "missing the component 'name'")
         params = item.get("params") or {}
         if not isinstance(params, dict):
             raise ctx.error((*p, "params"), f"expected a mapping, got {params!r}")
-        out.append({"name": item["name"], "params": dict(params), "label": item.get("label")})
+        comp = {"name": item["name"], "params": dict(params), "label": item.get("label")}
+        if "transforms" in keys:
+            own = item.get("transforms") or []
+            if not isinstance(own, list):
+                raise ctx.error((*p, "transforms"), f"expected a list of transforms, got {own!r}")
+            comp["transforms"] = own
+        out.append(comp)
     # unique labels: default to the name, numbered when a name repeats
     seen: dict[str, int] = {}
     for i, c in enumerate(out):
@@ -259,6 +269,8 @@ class Recipe:
     heads: dict[str, Any]
     protocol: Any
     transforms: list
+    #: each extractor's own transforms (label -> list), applied after ``transforms``
+    extractor_transforms: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -275,6 +287,8 @@ def set_override(config: dict, assignment: str) -> None:
     except yaml.YAMLError as exc:
         raise RecipeError(f"--set {assignment!r}: cannot parse the value: {exc}") from None
     keys = [int(k) if k.isdigit() else k for k in dotted.strip().split(".")]
+    if len(keys) == 2 and keys[0] == "protocol" and keys[1] not in ("name", "params"):
+        keys = ["protocol", "params", keys[1]]  # protocol.KEY is short for protocol.params.KEY
     node: Any = config
     for i, k in enumerate(keys[:-1]):
         nxt = keys[i + 1]
@@ -351,12 +365,21 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
     for key in ("min_per_class", "max_per_class", "max_classes"):
         if data[key] is not None and data[key] < 1:
             raise ctx.error(("data", key), f"must be >= 1, got {data[key]}")
-    transforms = []
-    for i, spec in enumerate(config["transforms"]):
-        try:
-            transforms.append(make_transform(spec))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ctx.error(("transforms", i), str(exc)) from None
+
+    def build_transforms(specs: list, path: tuple) -> list:
+        built = []
+        for i, spec in enumerate(specs):
+            try:
+                built.append(make_transform(spec))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ctx.error((*path, i), str(exc)) from None
+        return built
+
+    transforms = build_transforms(config["transforms"], ("transforms",))
+    extractor_transforms = {
+        c["label"]: build_transforms(c["transforms"], ("extractors", i, "transforms"))
+        for i, c in enumerate(config["extractors"])
+    }
     extractors = {
         c["label"]: _instantiate(EXTRACTORS, c, ("extractors", i), ctx)
         for i, c in enumerate(config["extractors"])
@@ -365,12 +388,17 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
         c["label"]: _instantiate(HEADS, c, ("heads", i), ctx) for i, c in enumerate(config["heads"])
     }
     protocol = _instantiate(PROTOCOLS, {**config["protocol"], "label": None}, ("protocol",), ctx)
+    for i, c in enumerate(config["heads"]):
+        try:
+            protocol.check_head(c["label"], heads[c["label"]])
+        except ValueError as exc:
+            raise ctx.error(("heads", i), str(exc)) from None
     # the resolved recipe records every parameter, defaults included
     for section, built in (("extractors", extractors), ("heads", heads)):
         for c in config[section]:
             c["params"] = {k: v for k, v in built[c["label"]].get_params(deep=False).items()}
     config["protocol"]["params"] = protocol.get_params()
-    return Recipe(config, ctx.source, extractors, heads, protocol, transforms)
+    return Recipe(config, ctx.source, extractors, heads, protocol, transforms, extractor_transforms)
 
 
 def shipped_recipes_dir() -> Path:

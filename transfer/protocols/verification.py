@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from transfer._registry import register_protocol
 from transfer.data.imageset import ImageSet
@@ -82,6 +84,17 @@ class VerificationProtocol(Protocol):
         fit on the training folds' images and their identity labels, then
         the threshold on the training pairs. ``"restricted"`` (image-restricted):
         every head sees the training pairs only.
+    threshold_folds : int, default=5
+        How the accept threshold is chosen on the training side. With ``k >=
+        2``, cross-fitting: the training identities are split into ``k``
+        groups, a clone of the head is fitted without each group and scores
+        that group's pairs, and the threshold maximises accuracy on these
+        out-of-sample training scores; the head itself is then fitted on the
+        whole training side. A head that learns from the training pairs (Joint
+        Bayesian, the pair SVM) scores them higher than unseen pairs, so a
+        threshold picked on its own training scores is biased. ``0`` picks it
+        on the in-sample training scores (cheaper; fine for heads that learn
+        nothing, such as ``cosine_verifier``).
     max_pairs : int, optional
         Keep at most this many pairs per file (View 1) or per fold (View 2),
         half same and half different, the first ones of each. For quick runs
@@ -106,6 +119,7 @@ class VerificationProtocol(Protocol):
         train_pairs: str = "pairsDevTrain.txt",
         test_pairs: str = "pairsDevTest.txt",
         training: str = "unrestricted",
+        threshold_folds: int = 5,
         max_pairs: int | None = None,
     ) -> None:
         _check_file_param("pairs", pairs, allow_none=True)
@@ -119,10 +133,20 @@ class VerificationProtocol(Protocol):
             not isinstance(max_pairs, int) or isinstance(max_pairs, bool) or max_pairs < 2
         ):
             raise ValueError(f"verification: 'max_pairs' must be an int >= 2, got {max_pairs!r}")
+        if (
+            not isinstance(threshold_folds, int)
+            or isinstance(threshold_folds, bool)
+            or threshold_folds == 1
+            or threshold_folds < 0
+        ):
+            raise ValueError(
+                f"verification: 'threshold_folds' must be 0 or an int >= 2, got {threshold_folds!r}"
+            )
         self.pairs = None if pairs is None else os.fspath(pairs)
         self.train_pairs = os.fspath(train_pairs)
         self.test_pairs = os.fspath(test_pairs)
         self.training = training
+        self.threshold_folds = threshold_folds
         self.max_pairs = max_pairs
         self._table: pd.DataFrame | None = None
 
@@ -269,18 +293,64 @@ class VerificationProtocol(Protocol):
 
     # -- one fold
 
+    def _fit(
+        self,
+        model: Any,
+        X: np.ndarray,
+        labels: np.ndarray,
+        images: np.ndarray,
+        pairs: np.ndarray,
+        same: np.ndarray,
+    ) -> Any:
+        """Fit ``model`` on one training side (images + pairs), threshold included."""
+        if self.training == "unrestricted" and model._learns_from_images:
+            model.fit_identities(X[images], labels[images])
+            return model.fit_threshold(X[pairs], same)
+        return model.fit(X[pairs], same)
+
+    def _crossfit_threshold(
+        self, head: Any, X: np.ndarray, labels: np.ndarray, fold: PairFold
+    ) -> float | None:
+        """Threshold maximising accuracy on out-of-sample scores of the training pairs."""
+        from transfer.heads.verification import best_threshold
+
+        pairs, same = fold.train_pairs, fold.train_same
+        ids = labels[pairs]  # (n_pairs, 2) identities
+        people = np.unique(ids)
+        k = min(self.threshold_folds, len(people))
+        group_of = dict(
+            zip(people, np.random.default_rng(0).permutation(len(people)) % k, strict=True)
+        )
+        left_group = np.array([group_of[i] for i in ids[:, 0]])
+        scores = np.full(len(pairs), np.nan)
+        for g in range(k):
+            held = left_group == g
+            out_people = [p for p, q in group_of.items() if q == g]
+            touches = np.isin(ids, out_people).any(axis=1)
+            keep = ~touches
+            if not held.any() or len(set(same[keep].tolist())) < 2:
+                continue
+            images = np.unique(pairs[keep])
+            with warnings.catch_warnings():
+                # the fit on the whole training side reports convergence once
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = self._fit(clone(head), X, labels, images, pairs[keep], same[keep])
+            scores[held] = model.score_pairs(X[pairs[held, 0]], X[pairs[held, 1]])
+        ok = np.isfinite(scores)
+        if len(set(same[ok].tolist())) < 2:
+            return None  # too few identities to cross-fit: fall back to in-sample
+        return best_threshold(scores[ok], same[ok])
+
     def evaluate(self, head: Any, X: np.ndarray, labels: np.ndarray, fold: Fold) -> FoldResult:
         """Fit a clone of ``head`` on the fold's training side, score its test pairs."""
         if not isinstance(fold, PairFold):
             raise TypeError("the verification protocol evaluates PairFolds from select()")
-        model = clone(head)
         t0 = time.perf_counter()
-        train = X[fold.train_pairs]
-        if self.training == "unrestricted" and model._learns_from_images:
-            model.fit_identities(X[fold.train], labels[fold.train])
-            model.fit_threshold(train, fold.train_same)
-        else:
-            model.fit(train, fold.train_same)
+        model = self._fit(clone(head), X, labels, fold.train, fold.train_pairs, fold.train_same)
+        if self.threshold_folds:
+            threshold = self._crossfit_threshold(head, X, labels, fold)
+            if threshold is not None:
+                model.threshold_ = threshold
         t1 = time.perf_counter()
         decision = model.decision_function(X[fold.test_pairs])
         result = verification_metrics(decision, fold.test_same, threshold=0.0)

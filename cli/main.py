@@ -160,13 +160,14 @@ def weights() -> None:
 @weights.command("list")
 def weights_list() -> None:
     """List known weights, whether each is prepared, and where from."""
-    from transfer.weights import WEIGHTS, verify
+    from transfer.weights import get_record, list_weights, verify
 
-    for name, record in sorted(WEIGHTS.items()):
+    for name in list_weights():
+        record = get_record(name)
         state = "prepared" if verify(name) else "not prepared"
         click.echo(
-            f"{name}  [{state}]  backbone {record.architecture}, input {record.input_size}, "
-            f"ImageNet top-1 {record.top1:.1%}, from {record.origin}"
+            f"{name}  [{state}]  network {record.architecture}, input {record.input_size}, "
+            f"{record.metric} {record.top1:.1%}, from {record.origin}"
         )
 
 
@@ -199,9 +200,9 @@ def weights_prepare(names: tuple[str, ...], source: str | None, force: bool) -> 
 @click.argument("names", nargs=-1)
 def weights_verify(names: tuple[str, ...]) -> None:
     """Check the sha256 of prepared weights (all prepared ones by default)."""
-    from transfer.weights import WEIGHTS, WeightsError, load_path, weights_dir
+    from transfer.weights import WeightsError, list_weights, load_path, weights_dir
 
-    targets = names or tuple(n for n in sorted(WEIGHTS) if (weights_dir() / f"{n}.json").exists())
+    targets = names or tuple(n for n in list_weights() if (weights_dir() / f"{n}.json").exists())
     bad = 0
     for name in targets:
         try:

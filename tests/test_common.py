@@ -51,6 +51,8 @@ def _images(n=6, shape=(32, 32), seed=0):
 def _needs_weights(name, request):
     if name == "cnn":
         request.getfixturevalue("cnn_weights_dir")
+    elif name == "facenet":
+        request.getfixturevalue("weights_home")("facenet_inception_resnet_v1")
 
 
 @pytest.mark.parametrize("name", EXTRACTOR_NAMES)

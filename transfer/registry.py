@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "transfer.data",
     "transfer.features.handcrafted",
     "transfer.features.cnn",
+    "transfer.features.identity",
     "transfer.heads",
     "transfer.protocols",
 )

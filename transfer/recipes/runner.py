@@ -122,13 +122,14 @@ def _check_features(features: np.ndarray, label: str) -> None:
 
 def _require_weights(recipe: Recipe) -> None:
     """Pretrained weights named by extractors must load offline, checked before any work."""
-    from transfer.weights.records import WEIGHTS
+    from transfer.weights.records import list_weights
     from transfer.weights.store import require
 
+    known = set(list_weights())
     names = [
         str(ext.get_params().get("weights"))
         for ext in recipe.extractors.values()
-        if str(ext.get_params().get("weights")) in WEIGHTS
+        if str(ext.get_params().get("weights")) in known
     ]
     if names:
         require(names)

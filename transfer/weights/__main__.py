@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             for name in list_weights():
                 r = get_record(name)
-                print(f"{name}\t{r.architecture}\t{r.package}\ttop-1 {r.top1:.3f}")
+                print(f"{name}\t{r.architecture}\t{r.package}\t{r.metric} {r.top1:.3f}")
         elif args.command == "prepare":
             print(prepare(args.name, args.source, force=args.force))
         else:

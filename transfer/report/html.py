@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from transfer.report.tables import (
+    binary_code_table,
     display_extraction,
     display_summary,
     fit_time_pivot,
     format_duration,
     format_mean_std,
+    higher_is_better,
     pivot,
 )
 
@@ -155,7 +157,8 @@ def _pivot_best(report: Report, metric: str) -> tuple[object, object] | None:
     arr = values.to_numpy(dtype=float)
     if arr.size == 0 or np.isnan(arr).all():
         return None
-    i, j = np.unravel_index(np.nanargmax(arr), arr.shape)
+    pick = np.nanargmax if higher_is_better(metric) else np.nanargmin
+    i, j = np.unravel_index(pick(arr), arr.shape)
     return values.index[i], values.columns[j]
 
 
@@ -198,6 +201,47 @@ def _overview(report: Report) -> str:
     return "".join(out)
 
 
+def _protocol_name(report: Report) -> str | None:
+    return (report.meta.get("protocol") or {}).get("name")
+
+
+def verification_notes(report: Report, metric: str) -> list[str]:
+    """Plain-text footnotes under a verification run's metric table.
+
+    Parameters
+    ----------
+    report : Report
+        A prepared report.
+    metric : str
+        The metric of the table.
+
+    Returns
+    -------
+    list of str
+        Empty unless the run's protocol is ``verification``: then where the
+        accuracy threshold comes from, the direction of the EER, and, under
+        the primary metric's table of a single-fold run, that LFW View 1 has
+        one test split.
+    """
+    if _protocol_name(report) != "verification":
+        return []
+    notes = []
+    if metric == "accuracy":
+        notes.append(
+            "Accuracy on the test pairs at the threshold chosen on each fold's training pairs."
+        )
+    elif metric == "eer":
+        notes.append("Equal error rate: lower is better (the lowest mean is highlighted).")
+    elif metric == "auc" or metric.startswith("tar@far"):
+        notes.append("Threshold-free: read from the ROC curve of each fold's test pairs.")
+    if metric == report.primary and len(report.summary) and _n_folds(report) == 1:
+        notes.append(
+            "One fold: LFW View 1 has a single test split, so each cell is one value "
+            "with no spread (View 2 gives mean ± std over 10 folds)."
+        )
+    return notes
+
+
 def _results(report: Report) -> str:
     out = ['<h2 id="results">Results</h2>']
     for metric in report.metrics:
@@ -211,6 +255,8 @@ def _results(report: Report) -> str:
             '<p class="note">Mean ± sample standard deviation (ddof=1) over folds; '
             "the highlighted cell is the best mean. A bare mean means a single fold.</p>"
         )
+        for note in verification_notes(report, metric):
+            out.append(f'<p class="note">{_e(note)}</p>')
     out.append(
         _figure(
             report.figures.get("bars"),
@@ -245,6 +291,87 @@ def _cmc(report: Report) -> str:
     )
     return '<h2 id="cmc">CMC curves</h2>' + _figure(
         report.figures.get("cmc"), "CMC curves", caption, "fig-cmc"
+    )
+
+
+def _n_folds(report: Report) -> int:
+    if len(report.summary):
+        return int(report.summary["n_folds"].max())
+    return 0
+
+
+def _folds_text(n: int) -> str:
+    return f"{n} fold{'s' * (n != 1)}"
+
+
+def _binary_codes(report: Report) -> str:
+    codes = report.binary_codes
+    if codes is None or not codes.shape[1]:
+        return ""
+    values = binary_code_table(
+        report.summary, report.folder.heads_config, report.primary, formatted=False
+    )
+    arr = values.to_numpy(dtype=float)
+    best = None
+    if arr.size and not np.isnan(arr).all():
+        pick = np.nanargmax if higher_is_better(report.primary) else np.nanargmin
+        i, j = np.unravel_index(pick(arr), arr.shape)
+        best = (codes.index[i], codes.columns[j])
+    return (
+        '<h2 id="binary">Real-valued vs binary codes</h2>'
+        + _table(codes, index=True, corner="extractor", classes="pivot", best=best)
+        + f'<p class="note">{_e(report.primary)} (mean ± std over folds) of a Joint Bayesian '
+        "model on the real-valued features, a Joint Bayesian model on the binarised features "
+        "and the Hamming distance between the binary codes, as compared by Sun, Wang and "
+        "Tang, &ldquo;Deeply learned face representations are sparse, selective, and "
+        "robust&rdquo; (DeepID2+), CVPR 2015. Heads are recognised from the recipe "
+        "(<code>joint_bayesian</code> with <code>binarize</code> null or set; "
+        "<code>hamming_verifier</code>); thresholds are chosen on the training pairs.</p>"
+    )
+
+
+def _roc(report: Report) -> str:
+    if report.roc is None:
+        if _protocol_name(report) == "verification":
+            return (
+                '<h2 id="roc">ROC curves</h2><p class="muted">No roc.csv in the results folder.</p>'
+            )
+        return ""
+    n = int(report.roc["n_folds"].max()) if len(report.roc) else 0
+    note = report.notes.get("roc", "")
+    caption = (
+        f"ROC curves of the test pairs, vertically averaged over {_folds_text(n)}: each "
+        "fold's true positive rate is interpolated on a common log-spaced false positive "
+        "rate grid (10<sup>-3</sup> to 1) and the rates are averaged. One panel per head, "
+        "one line per extractor (same colour in every panel); the legend gives the mean AUC "
+        "over folds. Dotted lines mark FAR = 10<sup>-3</sup> and 10<sup>-2</sup>, the dashed "
+        "diagonal is chance. The curves sweep every threshold; the accuracy in the tables "
+        "uses the threshold chosen on the training pairs." + (f" {_e(note)}" if note else "")
+    )
+    return '<h2 id="roc">ROC curves</h2>' + _figure(
+        report.figures.get("roc"), "Mean ROC curves per head", caption, "fig-roc"
+    )
+
+
+def _scores(report: Report) -> str:
+    if "scores" not in report.figures:
+        if _protocol_name(report) == "verification" and report.folder.scores is None:
+            return (
+                '<h2 id="scores">Score distributions</h2>'
+                '<p class="muted">No scores.csv in the results folder.</p>'
+            )
+        return ""
+    note = report.notes.get("scores", "")
+    caption = (
+        "Similarity scores of the test pairs, pooled over "
+        f"{_folds_text(_n_folds(report))}, for each extractor's best head by mean "
+        f"{_e(report.primary)} (named in the panel title): same-identity pairs in blue, "
+        "different-identity pairs in orange (densities). The dashed line is the decision "
+        "threshold chosen on the training pairs, averaged over folds."
+        + (f" {_e(note)}" if note else "")
+    )
+    return '<h2 id="scores">Score distributions</h2>' + _figure(
+        report.figures.get("scores"), "Score histograms per extractor", caption, "fig-scores"
     )
 
 
@@ -381,6 +508,13 @@ def render_html(report: Report) -> str:
         if x
     )
     nav_items = [("results", "Results")]
+    verification = protocol == "verification"
+    if report.binary_codes is not None:
+        nav_items.append(("binary", "Binary codes"))
+    if report.roc is not None or verification:
+        nav_items.append(("roc", "ROC"))
+    if "scores" in report.figures or (verification and report.folder.scores is None):
+        nav_items.append(("scores", "Scores"))
     if report.cmc is not None or protocol == "identification":
         nav_items.append(("cmc", "CMC"))
     if report.confusion is not None:
@@ -398,6 +532,9 @@ def render_html(report: Report) -> str:
             "</header>",
             _overview(report),
             _results(report),
+            _binary_codes(report),
+            _roc(report),
+            _scores(report),
             _cmc(report),
             _confusion(report),
             _timing(report),

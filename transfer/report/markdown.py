@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from transfer.report.html import verification_notes
 from transfer.report.tables import (
+    binary_code_table,
     display_extraction,
     display_summary,
     fit_time_pivot,
     format_duration,
     format_mean_std,
+    higher_is_better,
     pivot,
 )
 
@@ -136,6 +139,10 @@ def render_markdown(report: Report) -> str:
     if meta.get("description"):
         out += [html.escape(str(meta["description"]).strip(), quote=False), ""]
     plots = ["bar chart"]
+    if report.roc is not None:
+        plots.append("ROC curves")
+    if report.folder.scores is not None:
+        plots.append("score histograms")
     if report.cmc is not None:
         plots.append("CMC curves")
     if report.confusion is not None:
@@ -192,12 +199,36 @@ def render_markdown(report: Report) -> str:
         bold = None
         stacked = values.stack()
         if len(stacked.dropna()):
-            bold = stacked.idxmax()
+            bold = stacked.idxmax() if higher_is_better(metric) else stacked.idxmin()
         out += [f"### {metric}: extractor \N{MULTIPLICATION SIGN} head", ""]
         out.append(markdown_table(table, index=True, corner="extractor \\ head", bold=bold))
         out += ["", "Mean ± sample std (ddof=1) over folds; best mean in bold.", ""]
+        for note in verification_notes(report, metric):
+            out += [note, ""]
     out += ["### All pairs, best first", ""]
     out.append(markdown_table(display_summary(report.summary, report.metrics)))
+
+    codes = report.binary_codes
+    if codes is not None and codes.shape[1]:
+        values = binary_code_table(
+            report.summary, report.folder.heads_config, report.primary, formatted=False
+        )
+        stacked = values.stack()
+        bold = None
+        if len(stacked.dropna()):
+            bold = stacked.idxmax() if higher_is_better(report.primary) else stacked.idxmin()
+        out += ["", "## Real-valued vs binary codes", ""]
+        out.append(markdown_table(codes, index=True, corner="extractor", bold=bold))
+        out += [
+            "",
+            f"{report.primary} (mean ± std over folds) of a Joint Bayesian model on the "
+            "real-valued features, a Joint Bayesian model on the binarised features and the "
+            "Hamming distance between the binary codes, as compared by Sun, Wang and Tang, "
+            '"Deeply learned face representations are sparse, selective, and robust" '
+            "(DeepID2+), CVPR 2015. Heads are recognised from the recipe (`joint_bayesian` "
+            "with `binarize` null or set; `hamming_verifier`); thresholds are chosen on the "
+            "training pairs.",
+        ]
 
     out += ["", "## Timing", "", "### Feature extraction", ""]
     ext = report.folder.extraction

@@ -24,6 +24,8 @@ __all__ = [
     "confusion_plot",
     "figure_to_data_uri",
     "figure_to_png",
+    "roc_plot",
+    "score_histograms",
     "select_cmc_pairs",
 ]
 
@@ -33,6 +35,10 @@ MAX_CLASS_LABELS = 50
 MAX_CMC_LINES = 10
 #: Largest matrix whose cells get their count written in.
 MAX_ANNOTATED_CLASSES = 15
+#: Most heads (panels) in the ROC figure.
+MAX_ROC_PANELS = 9
+#: Most extractors (panels) in the score histograms.
+MAX_SCORE_PANELS = 12
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -157,9 +163,11 @@ def bar_chart(summary: pd.DataFrame, metric: str) -> Figure:
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
+    # about 14 characters of small text per inch, plus room for each handle
+    longest = max((len(str(h)) for h in heads), default=1)
     ax.legend(
         title="head",
-        ncol=min(n_head, 6),
+        ncol=max(1, min(n_head, 6, int(width * 14 / (longest + 5)))),
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         frameon=False,
@@ -328,3 +336,213 @@ def confusion_plot(cm: np.ndarray, class_names: Sequence[str] | None, title: str
                         color="white" if cm[i, j] > threshold else "black",
                     )
     return fig
+
+
+def _grid_shape(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = max(1, min(max_cols, n))
+    return int(np.ceil(n / cols)), cols
+
+
+def _pair_lookup(summary: pd.DataFrame | None, column: str) -> dict[tuple[str, str], float]:
+    if summary is None or column not in summary.columns:
+        return {}
+    return {
+        (str(e), str(h)): float(v)
+        for e, h, v in zip(summary["extractor"], summary["head"], summary[column], strict=True)
+    }
+
+
+def roc_plot(
+    roc_mean: pd.DataFrame,
+    summary: pd.DataFrame | None = None,
+    primary: str | None = None,
+    max_panels: int = MAX_ROC_PANELS,
+) -> tuple[Figure, str]:
+    """Mean ROC curves: one panel per head, one line per extractor, log FPR axis.
+
+    Parameters
+    ----------
+    roc_mean : DataFrame
+        The output of :func:`transfer.report.tables.roc_mean` (TPR averaged
+        over folds on a common FPR grid).
+    summary : DataFrame, optional
+        The summary: orders the heads and extractors (best first) and gives
+        the legend's mean AUC (``auc_mean``). Without an ``auc_mean``
+        column, the AUC is integrated from the mean curve (from FPR 0, with
+        the curve held at its first grid value).
+    primary : str, optional
+        The primary metric, for the note.
+    max_panels : int, default 9
+        Most heads drawn; beyond that, the heads whose best pair ranks
+        lowest are left out and the note says so.
+
+    Returns
+    -------
+    fig : Figure
+        Panels in a grid of up to 3 columns, sharing both axes. An extractor
+        has the same colour in every panel. Faint vertical lines mark
+        FAR = 1e-3 and 1e-2.
+    note : str
+        Empty, or a sentence saying which heads were left out.
+    """
+    pairs = list(dict.fromkeys(zip(roc_mean["extractor"], roc_mean["head"], strict=True)))
+    rank = {}
+    if summary is not None and len(summary):
+        rank = {
+            (str(e), str(h)): i
+            for i, (e, h) in enumerate(zip(summary["extractor"], summary["head"], strict=True))
+        }
+    ordered = sorted(pairs, key=lambda p: rank.get((str(p[0]), str(p[1])), len(rank)))
+    heads = list(dict.fromkeys(h for _, h in ordered))
+    extractors = list(dict.fromkeys(e for e, _ in ordered))
+    note = ""
+    if len(heads) > max_panels:
+        metric = f" by the best mean {primary}" if primary else ""
+        note = f"Showing the top {max_panels} of {len(heads)} heads{metric}; roc.csv has them all."
+        heads = heads[:max_panels]
+    colors = dict(zip(extractors, _colors(len(extractors)), strict=True))
+    auc = _pair_lookup(summary, "auc_mean")
+
+    nrows, ncols = _grid_shape(len(heads))
+    fig = _new_figure(4.3 * ncols, 3.6 * nrows + 0.3)
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(heads):
+            ax.set_visible(False)
+            continue
+        head = heads[k]
+        for far in (1e-3, 1e-2):
+            ax.axvline(far, color="#888888", linewidth=0.8, linestyle=":", alpha=0.7, zorder=0)
+        grid = np.sort(roc_mean["fpr"].unique())
+        ax.plot(grid, grid, color="#bbbbbb", linewidth=0.8, linestyle="--", zorder=0)
+        for ext in extractors:
+            sub = roc_mean[(roc_mean["extractor"] == ext) & (roc_mean["head"] == head)]
+            if sub.empty:
+                continue
+            sub = sub.sort_values("fpr")
+            x, y = sub["fpr"].to_numpy(float), sub["tpr"].to_numpy(float)
+            a = auc.get((str(ext), str(head)), np.nan)
+            if np.isnan(a):
+                xs, ys = np.r_[0.0, x], np.r_[y[0], y]
+                a = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))  # trapezoid rule
+            ax.plot(x, y, color=colors[ext], linewidth=1.6, label=f"{ext} (AUC {a:.3f})")
+        ax.set_xscale("log")
+        ax.set_xlim(8e-4, 1.0)
+        ax.set_ylim(0.0, 1.01)
+        ax.set_title(str(head), fontsize="medium")
+        ax.grid(alpha=0.25, which="major")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="lower right", fontsize="x-small", framealpha=0.9)
+        if k % ncols == 0:
+            ax.set_ylabel("TPR (mean over folds)")
+        if k // ncols == nrows - 1 or k + ncols >= len(heads):
+            ax.set_xlabel("FPR (log scale)")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k == 0:
+            for far, text in ((1e-3, "FAR 1e-3"), (1e-2, "FAR 1e-2")):
+                ax.text(far * 1.1, 0.99, text, fontsize="xx-small", color="#666666", va="top")
+    return fig, note
+
+
+def score_histograms(
+    scores: pd.DataFrame,
+    heads: dict[str, str],
+    summary: pd.DataFrame | None = None,
+    metric: str | None = None,
+    max_panels: int = MAX_SCORE_PANELS,
+) -> tuple[Figure | None, str]:
+    """Same vs different score distributions, one panel per extractor.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``scores.csv``: columns ``extractor``, ``head``, ``fold``, ``same``
+        (0/1), ``score`` and ``threshold`` (chosen on each fold's training
+        pairs). Scores are pooled over folds.
+    heads : dict of str to str
+        Extractor -> the head to show (e.g.
+        :func:`transfer.report.tables.best_heads`), in panel order.
+    summary : DataFrame, optional
+        The summary, for the metric in each panel's title.
+    metric : str, optional
+        That metric (``<metric>_mean`` in ``summary``).
+    max_panels : int, default 12
+        Most extractors drawn (the first ones in ``heads``).
+
+    Returns
+    -------
+    fig : Figure or None
+        Density histograms of the "same" and "different" pairs' scores with
+        the threshold, averaged over folds, as a dashed vertical line; bins
+        span the 0.5th to 99.5th percentiles of the pair's scores (outliers
+        fall into the end bins). None when no extractor has scores for its
+        head.
+    note : str
+        Empty, or a sentence saying which extractors were left out.
+    """
+    value = _pair_lookup(summary, f"{metric}_mean") if metric else {}
+    panels = []
+    for ext, head in heads.items():
+        sub = scores[(scores["extractor"] == ext) & (scores["head"] == head)]
+        score = pd.to_numeric(sub["score"], errors="coerce").to_numpy(float)
+        ok = np.isfinite(score)
+        if ok.any():
+            panels.append((ext, head, sub[ok], score[ok]))
+    if not panels:
+        return None, ""
+    note = ""
+    if len(panels) > max_panels:
+        note = f"Showing {max_panels} of {len(panels)} extractors; scores.csv has them all."
+        panels = panels[:max_panels]
+    nrows, ncols = _grid_shape(len(panels))
+    fig = _new_figure(4.3 * ncols, 3.2 * nrows + 0.2)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(panels):
+            ax.set_visible(False)
+            continue
+        ext, head, sub, score = panels[k]
+        same = pd.to_numeric(sub["same"], errors="coerce").to_numpy(float) == 1
+        lo, hi = np.percentile(score, [0.5, 99.5])
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        n_unique = len(np.unique(score))
+        n_bins = min(n_unique, int(np.clip(np.sqrt(score.size), 10, 40)))
+        edges = np.linspace(lo, hi, max(n_bins, 2) + 1)
+        clipped = np.clip(score, lo, hi)
+        for mask, label, color in (
+            (same, "same", "#1f77b4"),
+            (~same, "different", "#ff7f0e"),
+        ):
+            if mask.any():
+                ax.hist(
+                    clipped[mask],
+                    bins=edges,
+                    density=True,
+                    alpha=0.55,
+                    color=color,
+                    label=f"{label} ({int(mask.sum())})",
+                )
+        if "threshold" in sub.columns:
+            thr = pd.to_numeric(sub["threshold"], errors="coerce")
+            per_fold = thr.groupby(sub["fold"]).mean() if "fold" in sub.columns else thr
+            t = float(per_fold.mean())
+            if np.isfinite(t):
+                ax.axvline(
+                    t,
+                    color="#222222",
+                    linestyle="--",
+                    linewidth=1.2,
+                    label=f"threshold {t:.3g} (training pairs)",
+                )
+        title = f"{ext}: {head}"
+        v = value.get((str(ext), str(head)), np.nan)
+        if not np.isnan(v):
+            title += f"\n(best head, {metric} {v:.3f})"
+        ax.set_title(title, fontsize="small")
+        ax.set_xlabel("score (higher = same)", fontsize="small")
+        if k % ncols == 0:
+            ax.set_ylabel("density")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(fontsize="x-small", framealpha=0.9)
+    return fig, note

@@ -12,7 +12,9 @@ Conventions
   ``NaN`` (shown as a bare mean, without ``±``, in formatted tables), never as
   a misleading ``0``.
 * All metrics are assumed to be "higher is better" (accuracy, rank-k
-  identification rate) unless ``higher_is_better=False`` is passed.
+  identification rate) unless ``higher_is_better=False`` is passed; the
+  renderers ask :func:`higher_is_better` (the equal error rate ``eer`` is
+  the one lower-is-better metric the protocols write).
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 __all__ = [
+    "BINARY_CODE_COLUMNS",
+    "FPR_GRID",
     "PAIR",
+    "best_heads",
     "best_pair",
+    "binary_code_table",
     "cmc_mean",
     "confusion_matrix",
     "display_extraction",
@@ -33,7 +40,11 @@ __all__ = [
     "format_duration",
     "format_mean_std",
     "format_seconds",
+    "head_entries",
+    "higher_is_better",
+    "interpolate_roc",
     "pivot",
+    "roc_mean",
     "summarize",
 ]
 
@@ -41,6 +52,33 @@ __all__ = [
 PAIR = ["extractor", "head"]
 
 _TIMING = ["fit_seconds", "predict_seconds"]
+
+#: Metrics where a smaller value is better (the renderers highlight the minimum).
+LOWER_IS_BETTER = frozenset({"eer"})
+
+#: The common false-positive-rate grid of :func:`roc_mean`: 61 log-spaced
+#: points from 1e-3 to 1 (20 per decade; the decades 1e-3, 1e-2, 0.1 and 1 are
+#: exact grid points).
+FPR_GRID = np.logspace(-3.0, 0.0, 61)
+FPR_GRID[::20] = [1e-3, 1e-2, 1e-1, 1.0]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better.
+
+    Parameters
+    ----------
+    metric : str
+        A metric name from ``results.csv``.
+
+    Returns
+    -------
+    bool
+        False for the error rates in :data:`LOWER_IS_BETTER` (``eer``) and
+        for names ending in ``error`` or ``loss``; True otherwise.
+    """
+    name = str(metric).lower()
+    return not (name in LOWER_IS_BETTER or name.endswith(("error", "loss")))
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -303,6 +341,256 @@ def cmc_mean(cmc: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["_order", "rank"], kind="stable").drop(columns="_order")
     out["n_folds"] = out["n_folds"].astype(int)
     return out.reset_index(drop=True)[[*PAIR, "rank", "rate", "rate_std", "n_folds"]]
+
+
+def interpolate_roc(fpr: ArrayLike, tpr: ArrayLike, grid: ArrayLike) -> np.ndarray:
+    """The true-positive rate of one ROC curve at given false-positive rates.
+
+    The curve is the piecewise-linear path through its points in order of
+    increasing FPR (as :func:`sklearn.metrics.roc_curve` writes them). Where
+    a grid value equals the FPR of several points (a vertical step), the
+    highest TPR is taken: the best rate reachable without exceeding that FPR.
+    Between points, TPR is interpolated linearly; outside the curve it is
+    held at the first or last point.
+
+    Parameters
+    ----------
+    fpr, tpr : array-like of shape (n_points,)
+        The curve. Points are sorted by ``(fpr, tpr)`` first, so their order
+        does not matter.
+    grid : array-like of shape (n_grid,)
+        The false-positive rates to read the curve at.
+
+    Returns
+    -------
+    ndarray of shape (n_grid,)
+        The TPR at each grid value.
+
+    Raises
+    ------
+    ValueError
+        If the curve is empty or ``fpr`` and ``tpr`` differ in length.
+    """
+    x = np.asarray(fpr, dtype=float).ravel()
+    y = np.asarray(tpr, dtype=float).ravel()
+    g = np.asarray(grid, dtype=float).ravel()
+    if x.size == 0 or x.size != y.size:
+        raise ValueError(f"a ROC curve needs fpr and tpr of the same non-zero length, got {x.size}")
+    order = np.lexsort((y, x))
+    x, y = x[order], y[order]
+    # j: the last point with fpr <= g (the top of a vertical step at g)
+    j = np.searchsorted(x, g, side="right") - 1
+    out = np.empty_like(g)
+    below = j < 0
+    out[below] = y[0]
+    above = j >= x.size - 1
+    out[above & ~below] = y[-1]
+    mid = ~below & ~above
+    jm = j[mid]
+    x0, x1, y0, y1 = x[jm], x[jm + 1], y[jm], y[jm + 1]
+    exact = x0 == g[mid]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lin = y0 + (y1 - y0) * (g[mid] - x0) / (x1 - x0)
+    out[mid] = np.where(exact, y0, lin)
+    return out
+
+
+def roc_mean(roc: pd.DataFrame, fpr_grid: ArrayLike | None = None) -> pd.DataFrame:
+    """Average ROC curves over folds by vertical averaging on a common FPR grid.
+
+    Each fold's curve is read at every grid FPR with :func:`interpolate_roc`
+    and the TPRs are averaged over folds (Fawcett, "An introduction to ROC
+    analysis", Pattern Recognition Letters 27, 2006, section 8).
+
+    Parameters
+    ----------
+    roc : DataFrame
+        ``roc.csv``: columns ``extractor``, ``head``, ``fold``, ``fpr``,
+        ``tpr`` (every point of each fold's test-pair ROC curve).
+    fpr_grid : array-like, optional
+        The FPR values; default :data:`FPR_GRID` (log-spaced, 1e-3 to 1).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``extractor``, ``head``, ``fpr``, ``tpr`` (mean over folds),
+        ``tpr_std`` (sample std over folds, NaN for one fold) and
+        ``n_folds``; one row per pair and grid value. Pairs keep their
+        first-appearance order; FPR ascends within a pair.
+    """
+    _require_columns(roc, [*PAIR, "fold", "fpr", "tpr"], "roc")
+    grid = FPR_GRID if fpr_grid is None else np.sort(np.asarray(fpr_grid, dtype=float).ravel())
+    frame = roc.copy()
+    frame["fpr"] = pd.to_numeric(frame["fpr"], errors="coerce").astype(float)
+    frame["tpr"] = pd.to_numeric(frame["tpr"], errors="coerce").astype(float)
+    frame = frame.dropna(subset=["fpr", "tpr"])
+    parts = []
+    for (ext, head), sub in frame.groupby(PAIR, sort=False, dropna=False):
+        curves = np.stack(
+            [
+                interpolate_roc(f["fpr"], f["tpr"], grid)
+                for _, f in sub.groupby("fold", sort=True, dropna=False)
+            ]
+        )
+        n = curves.shape[0]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "extractor": ext,
+                    "head": head,
+                    "fpr": grid,
+                    "tpr": curves.mean(axis=0),
+                    "tpr_std": curves.std(axis=0, ddof=1) if n > 1 else np.nan,
+                    "n_folds": n,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=[*PAIR, "fpr", "tpr", "tpr_std", "n_folds"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def best_heads(summary: pd.DataFrame, metric: str) -> dict[str, str]:
+    """The best head of each extractor by mean ``metric``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The output of :func:`summarize`.
+    metric : str
+        The metric to rank by (:func:`higher_is_better` gives the direction).
+
+    Returns
+    -------
+    dict of str to str
+        Extractor -> head, extractors in first-appearance order; ties go to
+        the head listed first in ``summary``. Extractors whose every mean is
+        NaN are left out.
+    """
+    _require_columns(summary, [*PAIR, f"{metric}_mean"], "summary")
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    out: dict[str, tuple[str, float]] = {}
+    for ext, head, value in zip(
+        summary["extractor"], summary["head"], summary[f"{metric}_mean"].astype(float), strict=True
+    ):
+        if np.isnan(value):
+            continue
+        if str(ext) not in out or sign * value > sign * out[str(ext)][1]:
+            out[str(ext)] = (str(head), float(value))
+    return {ext: head for ext, (head, _) in out.items()}
+
+
+def head_entries(heads_config: Sequence[object] | None) -> list[dict]:
+    """Normalise a recipe's ``heads`` list to ``{"name", "params", "label"}`` dicts.
+
+    Parameters
+    ----------
+    heads_config : sequence or None
+        The recipe's ``heads``: names (``"svm"``) or mappings with ``name``
+        and optional ``params`` and ``label``.
+
+    Returns
+    -------
+    list of dict
+        One dict per entry. A missing label defaults as in the recipe
+        schema: the name, numbered (``"name-2"``) when the name repeats.
+        Entries without a name are skipped.
+    """
+    entries = []
+    for item in heads_config or []:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        params = item.get("params") if isinstance(item.get("params"), dict) else {}
+        entries.append({"name": item["name"], "params": dict(params), "label": item.get("label")})
+    for e in entries:
+        if e["label"] is None:
+            same = [c for c in entries if c["name"] == e["name"]]
+            e["label"] = e["name"] if len(same) == 1 else f"{e['name']}-{same.index(e) + 1}"
+        e["label"] = str(e["label"])
+    return entries
+
+
+#: Columns of :func:`binary_code_table`, in order.
+BINARY_CODE_COLUMNS = ("Joint Bayesian (real)", "Joint Bayesian (binary)", "Hamming (binary)")
+
+
+def _binary_code_kind(entry: dict) -> str | None:
+    if entry["name"] == "joint_bayesian":
+        binary = entry["params"].get("binarize") is not None
+        return BINARY_CODE_COLUMNS[1] if binary else BINARY_CODE_COLUMNS[0]
+    if entry["name"] == "hamming_verifier":
+        return BINARY_CODE_COLUMNS[2]
+    return None
+
+
+def binary_code_table(
+    summary: pd.DataFrame,
+    heads_config: Sequence[object] | None,
+    metric: str = "accuracy",
+    decimals: int = 3,
+    formatted: bool = True,
+) -> pd.DataFrame:
+    """Real-valued vs binary codes, laid out like the DeepID2+ binary-code comparison.
+
+    Sun, Wang and Tang compare the verification accuracy of their features
+    with a Joint Bayesian model on the real-valued features, a Joint Bayesian
+    model on the binarised features and the Hamming distance between the
+    binary codes (Y. Sun, X. Wang, X. Tang, "Deeply learned face
+    representations are sparse, selective, and robust", CVPR 2015). This
+    table does the same for every extractor of a run.
+
+    Heads are recognised from the recipe's head entries, not from their
+    labels: ``joint_bayesian`` with ``params.binarize`` null (or absent) is
+    "Joint Bayesian (real)", ``joint_bayesian`` with ``binarize`` set
+    (``zero``, ``median``) is "Joint Bayesian (binary)", and
+    ``hamming_verifier`` is "Hamming (binary)".
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The output of :func:`summarize`; its ``head`` column holds the head
+        labels.
+    heads_config : sequence or None
+        The recipe's ``heads`` entries (see :func:`head_entries`).
+    metric : str, default "accuracy"
+        The metric to show.
+    decimals : int, default 3
+        Digits after the decimal point when ``formatted``.
+    formatted : bool, default True
+        Cells as ``"mean ± std"`` strings (``""`` when not run) or float
+        means (NaN).
+
+    Returns
+    -------
+    DataFrame
+        Index ``extractor`` (first-appearance order in ``summary``), columns
+        among :data:`BINARY_CODE_COLUMNS` in that order, only those with a
+        matching head in the summary. When several heads fall into one
+        column (say binarize ``zero`` and ``median``), each gets its own
+        column, named ``"<column> [<label>]"``. Empty (no rows, no columns)
+        when the summary has neither a binary Joint Bayesian nor a Hamming
+        head: the comparison is then meaningless.
+    """
+    _require_columns(summary, [*PAIR, f"{metric}_mean"], "summary")
+    present = set(summary["head"].astype(str))
+    by_kind: dict[str, list[str]] = {k: [] for k in BINARY_CODE_COLUMNS}
+    for entry in head_entries(heads_config):
+        kind = _binary_code_kind(entry)
+        if kind is not None and entry["label"] in present:
+            by_kind[kind].append(entry["label"])
+    if not (by_kind[BINARY_CODE_COLUMNS[1]] or by_kind[BINARY_CODE_COLUMNS[2]]):
+        return pd.DataFrame(index=pd.Index([], name="extractor"))
+    columns: list[tuple[str, str]] = []
+    for kind, labels in by_kind.items():
+        columns += [(kind if len(labels) == 1 else f"{kind} [{lab}]", lab) for lab in labels]
+    values = pivot(summary, metric, decimals=decimals, formatted=formatted)
+    table = pd.DataFrame(
+        {name: values[label] for name, label in columns}, index=values.index.copy()
+    )
+    table.columns.name = None
+    return table
 
 
 # ---------------------------------------------------------------------------

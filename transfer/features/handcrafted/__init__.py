@@ -1,8 +1,9 @@
 """Handcrafted features: raw pixels, LBP, HOG and Gabor.
 
 Each is a plain function over a batch of grey images ``(n, height, width)``
-and a thin, stateless scikit-learn transformer around it, registered by name
-(importing this package registers "pixels", "lbp", "hog" and "gabor").
+and a thin scikit-learn transformer around it, registered by name (importing
+this package registers "pixels", "lbp", "hd_lbp", "hog" and "gabor"). All are
+stateless, except "hd_lbp" with PCA compression (``n_components``).
 """
 
 from transfer.features.handcrafted.gabor import (
@@ -10,6 +11,11 @@ from transfer.features.handcrafted.gabor import (
     gabor_bank,
     gabor_features,
     gabor_magnitudes,
+)
+from transfer.features.handcrafted.hd_lbp import (
+    HDLBPFeatures,
+    hd_lbp_histograms,
+    hd_lbp_landmarks,
 )
 from transfer.features.handcrafted.hog import HOGFeatures, hog_features
 from transfer.features.handcrafted.lbp import (
@@ -28,6 +34,7 @@ from transfer.features.handcrafted.pixels import (
 
 __all__ = [
     "GaborFeatures",
+    "HDLBPFeatures",
     "HOGFeatures",
     "LBPFeatures",
     "PixelFeatures",
@@ -36,6 +43,8 @@ __all__ = [
     "gabor_features",
     "gabor_magnitudes",
     "grid_mean",
+    "hd_lbp_histograms",
+    "hd_lbp_landmarks",
     "hog_features",
     "lbp_codes",
     "lbp_histograms",

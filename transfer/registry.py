@@ -24,6 +24,7 @@ from transfer._registry import (
 
 _BUILTIN_MODULES = (
     "transfer.data",
+    "transfer.align",
     "transfer.features.handcrafted",
     "transfer.features.cnn",
     "transfer.features.identity",

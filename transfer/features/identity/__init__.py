@@ -7,3 +7,7 @@ the first ``fit``/``transform``.
 from transfer.features.identity.facenet import FaceNetFeatures
 
 __all__ = ["FaceNetFeatures"]
+
+from transfer.features.identity.dlib_resnet import DlibResNetFeatures
+
+__all__ += ["DlibResNetFeatures"]

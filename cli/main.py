@@ -18,8 +18,9 @@ import transfer
 
 def _quiet_tensorflow() -> None:
     # Set before TensorFlow is imported by any command; affects this process only.
+    # (oneDNN is on by default on x86; setting TF_ENABLE_ONEDNN_OPTS at all
+    # makes TensorFlow print a notice that ignores TF_CPP_MIN_LOG_LEVEL)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 

@@ -86,3 +86,30 @@ def test_cifar10_transfer(shared_data, tmp_path, weights_home):
     cnn = summary.loc[("mobilenet_v1", "linear_svm"), "accuracy_mean"]
     # frozen ImageNet features beat HOG by a wide margin even on 450 training images
     assert cnn > hog + 0.15, (cnn, hog)
+
+
+@pytest.mark.slow
+def test_lfw_verification(shared_data, tmp_path, weights_home):
+    """The shipped recipe on the first 60 + 60 pairs of each View 1 file (~450 images)."""
+    need(shared_data, "lfw/pairsDevTest.txt")
+    pytest.importorskip("dlib", reason="the 'faces' extra is not installed")
+    pytest.importorskip("mtcnn", reason="the 'faces' extra is not installed")
+    for name in ("facenet_inception_resnet_v1", "mobilenet_v2_1.0_224"):
+        weights_home(name)
+    recipe = load_recipe("lfw-verification", [f"data.root={shared_data}", "protocol.max_pairs=120"])
+    result = run_recipe(recipe, tmp_path / "lfw")
+    summary = result.summary.set_index(["extractor", "head"])
+    handcrafted = ["pixels", "lbp", "hd_lbp", "hog", "gabor"]
+    identity = ["facenet", "dlib_resnet"]
+    for net in identity:
+        # identity networks on aligned faces: near-perfect even on 120 test pairs
+        assert summary.loc[(net, "cosine"), "auc_mean"] > 0.97, net
+        assert summary.loc[(net, "cosine"), "accuracy_mean"] > 0.9, net
+    for head in ("cosine", "joint_bayesian"):
+        best_handcrafted = max(summary.loc[(h, head), "auc_mean"] for h in handcrafted)
+        for net in identity:
+            assert summary.loc[(net, head), "auc_mean"] > best_handcrafted, (net, head)
+    scores = pd.read_csv(tmp_path / "lfw" / "scores.csv")
+    assert len(scores) == len(summary) * 120
+    html = (tmp_path / "lfw" / "report.html").read_text()
+    assert "ROC" in html

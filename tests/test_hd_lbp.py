@@ -155,8 +155,10 @@ def test_pca_mode(face):
     # the projection is the PCA of the histogram features
     raw = clone(est).set_params(n_components=None).fit_transform(X)
     np.testing.assert_allclose(F, est.pca_.transform(raw), atol=1e-4)
-    with pytest.raises(ValueError, match="n_components"):
-        clone(est).set_params(n_components=13).fit(X)
+    # more components than images: capped, with a warning
+    with pytest.warns(UserWarning, match="n_components=13"):
+        capped = clone(est).set_params(n_components=13).fit(X)
+    assert capped.transform(X).shape[1] == len(capped.get_feature_names_out()) == min(len(X), 13)
 
 
 def test_registered_and_contract_subset():

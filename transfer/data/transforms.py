@@ -193,9 +193,14 @@ class LFWCrop(Transform):
 def make_transform(spec: str | dict) -> Transform:
     """Build a transform from a recipe entry: ``"grey"`` or ``{"resize": {"size": 64}}``."""
     if isinstance(spec, str):
-        return TRANSFORMS.create(spec)
+        spec = {spec: None}
     if isinstance(spec, dict) and len(spec) == 1:
         ((name, params),) = spec.items()
+        if name not in TRANSFORMS:
+            # transforms registered by other packages (``align``) load on first use
+            from transfer.registry import load_components
+
+            load_components()
         return TRANSFORMS.create(name, **(params or {}))
     raise ValueError(
         f"a transform is a name or a one-key mapping {{name: {{params}}}}, got {spec!r}"

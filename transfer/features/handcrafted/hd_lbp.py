@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -607,15 +608,16 @@ class HDLBPFeatures(BaseExtractor):
             [self._histograms(batch) for batch in self._iter_batches(X)], axis=0
         )
         limit = min(features.shape)
-        if self.n_components > limit:
-            raise ValueError(
-                f"'n_components'={self.n_components} must be at most min(n_samples, "
-                f"n_features) = min{features.shape} = {limit}; fit on more images or "
-                "ask for fewer components"
+        k = int(self.n_components)
+        if k > limit:
+            warnings.warn(
+                f"hd_lbp: n_components={k} is more than min(n_samples, n_features) = "
+                f"min{features.shape}; keeping {limit} components (fit on more images for more)",
+                UserWarning,
+                stacklevel=3,
             )
-        self.pca_ = PCA(n_components=int(self.n_components), whiten=False, random_state=0).fit(
-            features
-        )
+            k = limit
+        self.pca_ = PCA(n_components=k, whiten=False, random_state=0).fit(features)
 
     def _transform_batch(self, images: np.ndarray) -> np.ndarray:
         features = self._histograms(images)
@@ -632,7 +634,8 @@ class HDLBPFeatures(BaseExtractor):
         """
         check_is_fitted(self, "image_shape_")
         if self.n_components is not None:
-            return np.asarray([f"hd_lbp_pca{k}" for k in range(self.n_components)], dtype=object)
+            k = self.pca_.n_components_ if hasattr(self, "pca_") else self.n_components
+            return np.asarray([f"hd_lbp_pca{i}" for i in range(k)], dtype=object)
         rows, cols = as_pair(self.cells)
         n_bins = lbp_n_bins(self.P, self.method)
         names = [

@@ -79,7 +79,7 @@ def run(
         rec = load_recipe(recipe, list(overrides))
         if dry_run:
             data = load_data(rec)
-            folds = rec.protocol.splits(data)
+            data, folds = rec.protocol.select(data)
             data.image_shape()
             click.echo(
                 f"{rec.name}: valid. {data.name}: {len(data)} images, {data.n_classes} classes; "

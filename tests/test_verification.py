@@ -159,6 +159,36 @@ def test_grouped_sizes_equal_row_wise(truth, monkeypatch, group_above):
     np.testing.assert_allclose(other[1], default[1], rtol=1e-9)
 
 
+def test_small_groups_use_the_scatter_itself(truth, monkeypatch):
+    # a grouped size with fewer identities than dimensions has a singular
+    # scatter (no Cholesky factor): the general product must agree too
+    S_mu, S_eps = truth
+    X, y, _, _ = identities(np.random.default_rng(14), 200, S_mu, S_eps, sizes=(1, 40))
+    X = X - X.mean(axis=0)
+    row_wise = joint_bayesian_em(X, y, max_iter=5, tol=0)
+    monkeypatch.setattr(verification, "_GROUP_ABOVE", 0.0)
+    grouped = joint_bayesian_em(X, y, max_iter=5, tol=0)
+    np.testing.assert_allclose(grouped[0], row_wise[0], rtol=1e-9)
+    np.testing.assert_allclose(grouped[1], row_wise[1], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_benchmark_quick_runs(tmp_path):
+    result = _bench().main(
+        [
+            "--quick",
+            "--threads",
+            "1",
+            "--json",
+            str(tmp_path / "b.json"),
+            "--markdown",
+            str(tmp_path / "b.md"),
+        ]
+    )
+    assert all(row["max_rel_score_diff"] < 1e-6 for row in result["rows"])
+    assert (tmp_path / "b.json").exists() and "end-to-end" in (tmp_path / "b.md").read_text()
+
+
 def test_ratio_matrices_match_the_paper(truth):
     S_mu, S_eps = truth
     X, y, _, _ = identities(np.random.default_rng(5), 100, S_mu, S_eps)

@@ -97,10 +97,28 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {"image_shape": [NONE, IntPair()]}
-    #: Images per batch when streaming.
-    batch_size_: int = 256
+    #: Attributes holding live models (TensorFlow functions, ...): rebuilt on
+    #: demand, never pickled.
+    _live_attributes: tuple[str, ...] = ()
     #: Bumped when a change alters the output for the same parameters.
     _cache_version: int = 1
+
+    @property
+    def batch_size_(self) -> int:
+        """Images per batch when streaming: the ``batch_size`` parameter, else 256
+        (settable, e.g. to stream one image at a time in a test)."""
+        override = self.__dict__.get("_batch_size")
+        return int(override if override is not None else getattr(self, "batch_size", 256))
+
+    @batch_size_.setter
+    def batch_size_(self, value: int) -> None:
+        self.__dict__["_batch_size"] = int(value)
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())  # may be self.__dict__ itself: copy
+        for name in self._live_attributes:
+            state.pop(name, None)
+        return state
 
     # -- scikit-learn API -------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> BaseExtractor:

@@ -657,6 +657,7 @@ class CNNFeatures(BaseExtractor):
     (n_images, 1280)
     """
 
+    _live_attributes = ("_forward", "_forward_key")
     _parameter_constraints: dict = {
         **BaseExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
@@ -690,17 +691,6 @@ class CNNFeatures(BaseExtractor):
         self.batch_size = batch_size
         self.runtime = runtime
         self.image_shape = image_shape
-
-    @property
-    def batch_size_(self) -> int:  # the base class streams batches of this size
-        return int(self.batch_size)
-
-    # -- the live model (never pickled) -----------------------------------
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_forward", None)
-        state.pop("_forward_key", None)
-        return state
 
     def _resolved(self) -> _Resolved:
         return resolve_weights(str(self.weights), self.backbone, self.input_size)

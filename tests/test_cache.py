@@ -1,11 +1,22 @@
-"""The feature cache: keys cover content, order, transforms and parameters."""
+"""The feature cache: per-image entries, checksums, failed writes, duplicates."""
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
 
+import numpy as np
+import pytest
+from PIL import Image
+
+import transfer.recipes.cache as cache_mod
 from transfer.data import ImageSet, Resize
 from transfer.recipes import FeatureCache
+from transfer.recipes.cache import FeatureCacheWarning, image_keys
 from transfer.registry import create_extractor
 
 
@@ -15,6 +26,292 @@ def _set(images):
     )
 
 
+def _write_pngs(folder: Path, n: int, seed: int = 0, start: int = 0) -> list[str]:
+    """``n`` distinct 16x16 grey PNGs named img{start}.png ... in ``folder``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + n):
+        path = folder / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def _files(paths, root) -> ImageSet:
+    return ImageSet(
+        name="files",
+        labels=np.zeros(len(paths), dtype=int),
+        class_names=("a",),
+        paths=tuple(paths),
+        root=str(root),
+    )
+
+
+def _fresh(data: ImageSet, **params) -> np.ndarray:
+    """Features computed without any cache."""
+    return create_extractor("lbp", **params).fit(data).transform(data)
+
+
+@pytest.fixture
+def rows_run(monkeypatch):
+    """Counts the images LBP actually runs on, and the calls to ``fit``."""
+    cls = type(create_extractor("lbp"))
+    counts = {"rows": 0, "fits": 0}
+    transform_batch, fit = cls._transform_batch, cls.fit
+
+    def counting_batch(self, images):
+        counts["rows"] += len(images)
+        return transform_batch(self, images)
+
+    def counting_fit(self, X, y=None):
+        counts["fits"] += 1
+        return fit(self, X, y)
+
+    monkeypatch.setattr(cls, "_transform_batch", counting_batch)
+    monkeypatch.setattr(cls, "fit", counting_fit)
+    return counts
+
+
+@contextlib.contextmanager
+def _no_warnings():
+    """Any warning inside fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+# -- per-image entries --------------------------------------------------------
+def test_dropping_and_adding_images_computes_only_new_ones(tmp_path, rows_run):
+    paths = _write_pngs(tmp_path / "img", 11)
+    cache = FeatureCache(tmp_path / "cache")
+    first = _files(paths[:10], tmp_path / "img")
+    out = cache.extract(create_extractor("lbp"), first, label="lbp")
+    assert (out.n_computed, out.n_cached, rows_run["rows"]) == (10, 0, 10)
+    np.testing.assert_array_equal(out.features, _fresh(first))
+    assert out.features.dtype == np.float32
+
+    rows_run["rows"] = 0
+    second = _files(paths[:4] + paths[5:11], tmp_path / "img")  # drop img4, add img10
+    out2 = cache.extract(create_extractor("lbp"), second, label="lbp")
+    assert (out2.n_computed, out2.n_cached, rows_run["rows"]) == (1, 9, 1)
+    assert out2.key == out.key
+    np.testing.assert_array_equal(out2.features, _fresh(second))
+
+
+def test_reordered_set_computes_nothing_and_never_fits(tmp_path, rows_run):
+    paths = _write_pngs(tmp_path / "img", 6)
+    cache = FeatureCache(tmp_path / "cache")
+    data = _files(paths, tmp_path / "img")
+    expected = cache.extract(create_extractor("lbp"), data, label="lbp").features
+    rows_run.update(rows=0, fits=0)
+
+    order = [5, 2, 0, 4, 1, 3]
+    with _no_warnings():
+        out = cache.extract(create_extractor("lbp"), data.subset(order), label="lbp")
+    assert (out.n_computed, out.n_cached) == (0, 6)
+    assert rows_run == {"rows": 0, "fits": 0}  # a CNN would not even load its model
+    np.testing.assert_array_equal(out.features, expected[order])
+
+
+def test_in_memory_images_are_cached_per_image(tmp_path, rows_run):
+    imgs = np.random.default_rng(1).uniform(0, 255, (8, 16, 16))
+    cache = FeatureCache(tmp_path)
+    data = _set(imgs)
+    cache.extract(create_extractor("lbp"), data.subset([0, 1, 2, 3, 4]), label="lbp")
+    rows_run["rows"] = 0
+    out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert (out.n_computed, out.n_cached, rows_run["rows"]) == (3, 5, 3)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+def test_changed_transform_or_parameter_computes_all(tmp_path):
+    paths = _write_pngs(tmp_path / "img", 5)
+    cache = FeatureCache(tmp_path / "cache")
+    data = _files(paths, tmp_path / "img")
+    base = cache.extract(create_extractor("lbp"), data, label="lbp")
+    resized = data.with_transforms(Resize(12))
+    out = cache.extract(create_extractor("lbp"), resized, label="lbp")
+    assert (out.n_computed, out.n_cached) == (5, 0)
+    assert out.key != base.key
+    np.testing.assert_array_equal(out.features, _fresh(resized))
+    other = cache.extract(create_extractor("lbp", R=2), data, label="lbp")
+    assert (other.n_computed, other.n_cached) == (5, 0)
+    np.testing.assert_array_equal(other.features, _fresh(data, R=2))
+
+
+def test_image_keys_follow_file_content_and_transforms(tmp_path):
+    paths = _write_pngs(tmp_path, 2)
+    data = _files(paths, tmp_path)
+    keys = image_keys(data)
+    assert len(set(keys)) == 2
+    # the key follows the bytes, not the name: a renamed copy has the same key
+    copy = tmp_path / "renamed.png"
+    copy.write_bytes(Path(paths[0]).read_bytes())
+    assert image_keys(_files([str(copy)], tmp_path)) == keys[:1]
+    assert image_keys(data.with_transforms(Resize(8)))[0] != keys[0]
+    # in memory: content, shape and dtype all count
+    img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    k = image_keys(_set(img[None]))[0]
+    assert image_keys(_set(img.astype(np.float32)[None]))[0] != k
+    assert image_keys(_set(img.reshape(2, 8)[None]))[0] != k
+    changed = img.copy()
+    changed[1, 1] += 1
+    assert image_keys(_set(changed[None]))[0] != k
+
+
+def test_file_digest_is_memoised_per_path_size_and_mtime(tmp_path):
+    (path,) = _write_pngs(tmp_path, 1)
+    key = image_keys(_files([path], tmp_path))[0]
+    st = os.stat(path)
+    # same size and mtime: the memo answers without reading the file again
+    data = bytearray(Path(path).read_bytes())
+    data[-1] ^= 0xFF
+    Path(path).write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert image_keys(_files([path], tmp_path))[0] == key
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert image_keys(_files([path], tmp_path))[0] != key
+
+
+# -- checksums ----------------------------------------------------------------
+def _only_shard(cache_dir: Path) -> tuple[Path, Path]:
+    (npy,) = cache_dir.rglob("*.npy")
+    return npy, npy.with_suffix(".json")
+
+
+def test_flipped_value_is_detected_and_recomputed(tmp_path):
+    paths = _write_pngs(tmp_path / "img", 4)
+    data = _files(paths, tmp_path / "img")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.extract(create_extractor("lbp"), data, label="lbp")
+    npy, _ = _only_shard(tmp_path / "cache")
+    arr = np.load(npy)
+    arr[2, 3] += 1.0
+    np.save(npy, arr)
+
+    with pytest.warns(FeatureCacheWarning, match="sha256 mismatch") as record:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(npy) in str(record[0].message)
+    assert (out.n_computed, out.n_cached) == (4, 0)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+    # the damaged shard is removed: the next run is a clean, full hit
+    assert not npy.exists()
+    with _no_warnings():
+        again = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert (again.n_computed, again.n_cached) == (0, 4)
+    np.testing.assert_array_equal(again.features, _fresh(data))
+
+
+def test_non_finite_cached_values_are_recomputed(tmp_path):
+    imgs = np.random.default_rng(2).uniform(0, 255, (3, 16, 16))
+    data = _set(imgs)
+    cache = FeatureCache(tmp_path)
+    cache.extract(create_extractor("lbp"), data, label="lbp")
+    npy, meta = _only_shard(tmp_path)
+    arr = np.load(npy)
+    arr[1, 0] = np.nan
+    np.save(npy, arr)
+    # a matching checksum: only the finiteness check can catch this
+    record = json.loads(meta.read_text())
+    record["sha256"] = hashlib.sha256(arr.tobytes()).hexdigest()
+    meta.write_text(json.dumps(record))
+
+    with pytest.warns(FeatureCacheWarning, match="NaN or infinite") as rec:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(npy) in str(rec[0].message)
+    assert out.n_computed == 3
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+def test_unreadable_record_is_recomputed(tmp_path):
+    data = _set(np.random.default_rng(3).uniform(0, 255, (2, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    cache.extract(create_extractor("lbp"), data, label="lbp")
+    _, meta = _only_shard(tmp_path)
+    meta.write_text("{not json")
+    with pytest.warns(FeatureCacheWarning, match="unreadable record") as rec:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(meta) in str(rec[0].message)
+    assert out.n_computed == 2
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+def test_cached_rows_of_another_width_are_all_recomputed(tmp_path):
+    data = _set(np.random.default_rng(6).uniform(0, 255, (4, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    cache.extract(create_extractor("lbp"), data.subset([0, 1]), label="lbp")
+    npy, meta = _only_shard(tmp_path)
+    # a valid shard whose rows are wider than what the extractor gives now
+    wide = np.hstack([np.load(npy), np.zeros((2, 1), np.float32)])
+    np.save(npy, wide)
+    record = json.loads(meta.read_text())
+    record.update(shape=list(wide.shape), sha256=hashlib.sha256(wide.tobytes()).hexdigest())
+    meta.write_text(json.dumps(record))
+    with pytest.warns(FeatureCacheWarning, match="recomputing every image"):
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert (out.n_computed, out.n_cached) == (4, 0)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+# -- failed writes --------------------------------------------------------------
+def test_disk_full_warns_and_the_run_goes_on(tmp_path, monkeypatch):
+    def full(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod, "atomic_write", full)
+    data = _set(np.random.default_rng(4).uniform(0, 255, (3, 16, 16)))
+    cache = FeatureCache(tmp_path / "cache")
+    with pytest.warns(FeatureCacheWarning, match="No space left on device") as rec:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(tmp_path / "cache") in str(rec[0].message)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+    assert out.n_computed == 3
+    # writing stopped after the first failure: no second warning, still correct
+    with _no_warnings():
+        again = cache.extract(create_extractor("lbp", R=2), data, label="lbp2")
+    np.testing.assert_array_equal(again.features, _fresh(data, R=2))
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="chmod does not stop root writing"
+)
+def test_read_only_cache_folder_warns_and_the_run_goes_on(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        data = _set(np.random.default_rng(5).uniform(0, 255, (3, 16, 16)))
+        with pytest.warns(FeatureCacheWarning, match="cannot write to") as rec:
+            out = FeatureCache(folder).extract(create_extractor("lbp"), data, label="lbp")
+        assert str(folder) in str(rec[0].message)
+        np.testing.assert_array_equal(out.features, _fresh(data))
+    finally:
+        folder.chmod(0o755)
+
+
+# -- duplicates and misuse ------------------------------------------------------
+def test_duplicate_images_warn_once_and_every_row_is_filled(tmp_path, rows_run):
+    paths = _write_pngs(tmp_path / "img", 3)
+    dup = tmp_path / "img" / "copy_of_img1.png"
+    dup.write_bytes(Path(paths[1]).read_bytes())
+    data = _files([*paths, str(dup)], tmp_path / "img")
+    with pytest.warns(UserWarning, match="1 images are byte-identical") as rec:
+        out = FeatureCache(tmp_path / "cache").extract(create_extractor("lbp"), data, label="lbp")
+    messages = [str(w.message) for w in rec if "byte-identical" in str(w.message)]
+    assert len(messages) == 1
+    assert "img1.png = copy_of_img1.png" in messages[0]
+    assert (out.n_computed, rows_run["rows"]) == (3, 3)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+def test_extractor_that_learns_is_refused(tmp_path):
+    data = _set(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="'ft' learns from data"):
+        FeatureCache(tmp_path).extract(create_extractor("cnn_finetuned"), data, label="ft")
+
+
+# -- whole-set entries (older API) ------------------------------------------------
 def test_key_changes_with_what_changes_features():
     rng = np.random.default_rng(0)
     imgs = rng.uniform(0, 255, (4, 16, 16))
@@ -37,8 +334,12 @@ def test_save_load_roundtrip_and_damage(tmp_path):
     assert cache.load("ab" * 32) is None
     cache.save("ab" * 32, features, {"extractor": "x"})
     np.testing.assert_array_equal(cache.load("ab" * 32), features)
-    # a damaged entry is a miss, not an error
     npy = next(tmp_path.rglob("*.npy"))
+    # a changed value fails the checksum: a miss with a warning, not an error
+    np.save(npy, features + np.eye(3, 4, dtype=np.float32))
+    with pytest.warns(FeatureCacheWarning, match="sha256 mismatch"):
+        assert cache.load("ab" * 32) is None
     npy.write_bytes(b"garbage")
-    assert cache.load("ab" * 32) is None
+    with pytest.warns(FeatureCacheWarning, match="cannot load the array"):
+        assert cache.load("ab" * 32) is None
     assert not list(tmp_path.rglob("*.tmp"))

@@ -16,6 +16,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from transfer._tags import component_tags
 from transfer.heads.verification import PairVerifier
 from transfer.registry import EXTRACTORS, HEADS, load_components
 
@@ -96,6 +97,27 @@ def test_extractor_cache_key_covers_parameters(name):
         assert other.cache_key() != key, param
         changed = True
     assert changed or not est.get_params()
+
+
+KINDS = ("learned", "handcrafted")
+# the built-in extractors whose kind the report's learned-vs-handcrafted split relies on
+EXPECTED_KIND = {
+    **dict.fromkeys(("pixels", "lbp", "hog", "gabor", "hd_lbp"), "handcrafted"),
+    **dict.fromkeys(("cnn", "facenet", "dlib_resnet", "cnn_finetuned"), "learned"),
+}
+
+
+@pytest.mark.parametrize("name", EXTRACTORS.names())
+def test_extractor_declares_its_kind(name):
+    tags = component_tags(EXTRACTORS.create(name))
+    assert tags.get("kind") in KINDS, f"{name}: kind={tags.get('kind')!r}"
+    if name in EXPECTED_KIND:
+        assert tags["kind"] == EXPECTED_KIND[name], name
+
+
+def test_expected_kinds_name_registered_extractors():
+    # a renamed extractor must not drop out of the check above silently
+    assert set(EXPECTED_KIND) <= set(EXTRACTORS.names())
 
 
 @pytest.mark.parametrize("name", EXTRACTOR_NAMES)

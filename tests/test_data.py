@@ -9,10 +9,12 @@ those of scikit-learn's ``fetch_lfw_people(min_faces_per_person=20)``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +23,13 @@ import pytest
 from transfer._registry import DATASETS, UnknownNameError
 from transfer._validation import InvalidParameterError
 from transfer.data import (
+    DatasetInfo,
     DatasetNotAvailableError,
     ImageReadError,
     ImageSet,
     LFWCrop,
     celeba,
+    dataset_info,
     image_folder,
     lfw,
     lfw_image_folder,
@@ -81,6 +85,42 @@ def test_every_loader_is_registered_and_takes_path_first():
         params = list(inspect.signature(DATASETS.get(name)).parameters.values())
         assert params[0].name == "path" and params[0].default is None, name
         assert DATASETS.summary(name), f"{name} has no docstring"
+
+
+def test_every_loader_carries_its_info():
+    for name in DATASETS.names():
+        info = dataset_info(name)
+        assert isinstance(info, DatasetInfo) and info.name == name
+        assert info.summary == DATASETS.summary(name) and info.layout, name
+        assert DATASETS.get(name).dataset_info is info
+    assert dataset_info("orl").default_path == "orl" and "Samaria" in dataset_info("orl").citation
+    assert dataset_info("lfw").default_path == "lfw" and dataset_info("celeba").url
+    assert dataset_info("image_folder").default_path is None
+    assert not dataset_info("sklearn_digits").takes_path
+    assert dataset_info("tfds:mnist").name == "tfds"
+    with pytest.raises(UnknownNameError, match="Did you mean 'celeba'"):
+        dataset_info("celeb")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dataset_info("orl").default_path = "elsewhere"
+
+
+def test_plugin_loader_without_info_and_the_old_module():
+    from transfer._registry import register_dataset
+    from transfer.data import loaders
+
+    @register_dataset("test_plugin_set")
+    def plugin(path=None):
+        """A plugin's dataset."""
+
+    try:
+        assert dataset_info("test_plugin_set") == DatasetInfo(
+            name="test_plugin_set", summary="A plugin's dataset."
+        )
+    finally:
+        DATASETS.unregister("test_plugin_set")
+    # transfer.data.loaders still serves the names it used to define.
+    assert loaders.image_folder is image_folder and loaders.select_classes is select_classes
+    assert loaders.open_dataset is open_dataset and loaders.orl is orl
 
 
 def test_import_does_not_load_tensorflow():
@@ -375,6 +415,45 @@ def test_image_folder(tmp_path):
     assert s.class_names == ("cat", "dog")
 
 
+def test_image_folder_warns_once_about_broken_links(tmp_path):
+    write_image(tmp_path / "cat" / "1.png")
+    write_image(tmp_path / "dog" / "1.png")
+    for i in range(7):
+        os.symlink(tmp_path / "gone" / f"{i}.png", tmp_path / "dog" / f"link{i}.png")
+    os.symlink(tmp_path / "gone", tmp_path / "bird")  # a class folder that vanished
+    os.symlink(tmp_path / "cat" / "1.png", tmp_path / "dog" / "ok.png")  # a live link
+    os.symlink(tmp_path / "gone.txt", tmp_path / "dog" / "notes.txt")  # not an image: ignored
+    with pytest.warns(UserWarning) as record:
+        s = image_folder(tmp_path)
+    assert len(record) == 1
+    msg = str(record[0].message)
+    assert msg.startswith("image_folder: skipping 8 broken symbolic link(s)")
+    assert repr(str(tmp_path / "bird")) in msg and "link0.png" in msg and "(first 5 shown)" in msg
+    assert "notes.txt" not in msg
+    assert s.class_names == ("cat", "dog") and len(s) == 3
+    assert s.describe(2) == os.path.join("dog", "ok.png")
+
+
+def test_orl_and_lfw_warn_about_broken_links(tmp_path):
+    write_image(tmp_path / "orl" / "s1" / "1.pgm")
+    os.symlink(tmp_path / "nowhere.pgm", tmp_path / "orl" / "s1" / "2.pgm")
+    with pytest.warns(UserWarning, match=r"orl: skipping 1 broken .*s1/2\.pgm"):
+        assert len(orl(tmp_path / "orl")) == 1
+    root = make_lfw(tmp_path / "l", {"Ann_A": 1})
+    os.symlink(tmp_path / "x.jpg", root / "lfw-funneled" / "Ann_A" / "Ann_A_0002.jpg")
+    with pytest.warns(UserWarning, match=r"lfw: skipping 1 broken .*Ann_A_0002\.jpg"):
+        assert len(lfw(root)) == 1
+
+
+def test_image_folder_test_path_may_lack_classes(tmp_path):
+    for cls in ("a", "b"):
+        write_image(tmp_path / "train" / cls / "1.png")
+    write_image(tmp_path / "test" / "b" / "1.png")
+    s = image_folder(tmp_path / "train", test_path=tmp_path / "test")
+    assert s.split_counts() == {"train": 2, "test": 1}
+    assert s.split.tolist() == ["train", "train", "test"] and s.labels.tolist() == [0, 1, 1]
+
+
 def test_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"data folder .*nowhere' does not exist"):
         image_folder(tmp_path / "nowhere")
@@ -432,6 +511,68 @@ def test_select_classes():
         select_classes(s, min_per_class=6)
     with pytest.raises(InvalidParameterError, match="'max_classes'"):
         select_classes(s, max_classes=0)
+
+
+def split_set(train_counts, test_counts) -> ImageSet:
+    """A toy set with a given split: per class, its training then its test images."""
+    labels, split = [], []
+    for k, (n_train, n_test) in enumerate(zip(train_counts, test_counts, strict=True)):
+        labels += [k] * (n_train + n_test)
+        split += ["train"] * n_train + ["test"] * n_test
+    n = len(labels)
+    return ImageSet(
+        name="split",
+        labels=np.array(labels),
+        class_names=tuple(f"c{k}" for k in range(len(train_counts))),
+        images=np.arange(n, dtype=np.float32)[:, None, None].repeat(2, 1).repeat(2, 2),
+        split=np.array(split),
+    )
+
+
+def counts_by_split(s: ImageSet) -> dict[str, list[int]]:
+    return {
+        part: np.bincount(s.labels[s.split == part], minlength=s.n_classes).tolist()
+        for part in ("train", "test")
+    }
+
+
+def test_select_classes_limits_the_training_split_only():
+    s = split_set([6, 2, 4], [4, 9, 3])
+    assert s.split_counts() == {"train": 12, "test": 16}
+    sub = select_classes(s, max_per_class=3, seed=0)
+    assert counts_by_split(sub) == {"train": [3, 2, 3], "test": [4, 9, 3]}
+    assert sub.split_counts() == {"train": 8, "test": 16}
+    # c1 has 11 images in all, but 2 for training: it is the one dropped.
+    sub = select_classes(s, min_per_class=3)
+    assert sub.class_names == ("c0", "c2")
+    assert counts_by_split(sub) == {"train": [6, 4], "test": [4, 3]}
+    sub = select_classes(s, max_classes=1, max_per_class=5)
+    assert sub.class_names == ("c0",) and counts_by_split(sub) == {"train": [5], "test": [4]}
+    with pytest.raises(ValueError, match=r"min_per_class=7 training images \(the most is 6\)"):
+        select_classes(s, min_per_class=7)
+    # Without a training split, the limits count every image, as without a split.
+    test_only = s.subset(np.flatnonzero(s.split == "test"))
+    assert np.bincount(select_classes(test_only, max_per_class=3).labels).tolist() == [3, 3, 3]
+
+
+def test_select_classes_keeps_an_official_test_folder(tmp_path):
+    for cls in ("a", "b"):
+        for i in range(5):
+            write_image(tmp_path / "train" / cls / f"{i}.png")
+        for i in range(4):
+            write_image(tmp_path / "test" / cls / f"{i}.png")
+    s = image_folder(tmp_path / "train", test_path=tmp_path / "test")
+    sub = select_classes(s, max_per_class=2)
+    assert sub.split_counts() == {"train": 4, "test": 8}
+    assert sum(d.startswith(str(tmp_path / "test")) for d in sub.paths) == 8
+
+
+def test_split_counts():
+    assert toy_set([2, 3]).split_counts() is None
+    s = replace(toy_set([2, 3]), split=np.array(["val", "train", "test", "train", "val"]))
+    assert s.split_counts() == {"train": 2, "test": 1, "val": 2}
+    only = replace(toy_set([2]), split=np.array(["train", "train"]))
+    assert only.split_counts() == {"train": 2, "test": 0}
 
 
 def test_select_classes_on_orl(shared_data):

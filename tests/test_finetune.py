@@ -20,8 +20,8 @@ from sklearn.model_selection import train_test_split
 
 from transfer._validation import InvalidParameterError
 from transfer.data.imageset import ImageSet
-from transfer.features.cnn import CNNFeatures
-from transfer.features.cnn.extractor import load_network, resolve_weights
+from transfer.features.cnn import CNNFeatures, resolve_weights
+from transfer.features.network import load_network
 from transfer.weights import WeightsError, sha256_file
 
 WEIGHTS = "efficientnet_lite0"

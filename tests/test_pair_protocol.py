@@ -308,7 +308,7 @@ def test_recipe_refuses_heads_that_do_not_fit_the_protocol(fake_lfw):
         .replace("  - cosine_verifier\n", "  - linear_svm\n")
     )
     with pytest.raises(
-        RecipeError, match=r"heads\[1\].*'joint_bayesian-1'.*scores pairs.*'verification'"
+        RecipeError, match=r"heads\[1\].*'joint_bayesian-1'.*scores pairs.*pair protocol"
     ):
         load_recipe_text(classification, "bad.yaml")
 

@@ -26,14 +26,43 @@ from transfer.report.tables import (
 )
 
 EXTRACTORS = ("lbp", "hog", "facenet")
-#: (label, name, params) as in a resolved recipe.
+
+
+def _pair_tags(binary: bool, column: str | None) -> dict:
+    tags = {"scores_pairs": True, "binary_codes": binary}
+    if column:
+        tags["binary_code_column"] = column
+    return tags
+
+
+#: (label, name, params, tags) as the runner writes them to meta.json["heads"].
 HEADS = (
-    ("cosine", "cosine_verifier", {"preprocessing": "center"}),
-    ("joint_bayesian-1", "joint_bayesian", {"binarize": None, "n_components": 10}),
-    ("jb_binary", "joint_bayesian", {"binarize": "zero", "n_components": 10}),
-    ("hamming_verifier", "hamming_verifier", {"threshold": "zero"}),
+    ("cosine", "cosine_verifier", {"preprocessing": "center"}, _pair_tags(False, None)),
+    (
+        "joint_bayesian-1",
+        "joint_bayesian",
+        {"binarize": None, "n_components": 10},
+        _pair_tags(False, "Joint Bayesian (real)"),
+    ),
+    (
+        "jb_binary",
+        "joint_bayesian",
+        {"binarize": "zero", "n_components": 10},
+        _pair_tags(True, "Joint Bayesian (binary)"),
+    ),
+    (
+        "hamming_verifier",
+        "hamming_verifier",
+        {"threshold": "zero"},
+        _pair_tags(True, "Hamming (binary)"),
+    ),
 )
 METRICS = ["accuracy", "auc", "eer", "tar@far=0.001", "tar@far=0.01"]
+#: protocol.description as the runner resolves it: [View 2, View 1].
+DESCRIPTION = (
+    "LFW View 2: 10-fold cross-validation on pairs.txt, thresholds chosen on the training folds.",
+    "LFW View 1: one split, thresholds chosen on pairsDevTrain.txt, tested on pairsDevTest.txt.",
+)
 
 
 def _separation(ei: int, hi: int) -> float:
@@ -53,7 +82,7 @@ def make_verification_dir(
     root.mkdir(parents=True, exist_ok=True)
     results, rocs, scores = [], [], []
     for ei, ext in enumerate(extractors):
-        for hi, (label, _, _) in enumerate(heads):
+        for hi, (label, *_) in enumerate(heads):
             for fold in range(n_folds):
                 same = np.r_[np.ones(n_pairs // 2, int), np.zeros(n_pairs - n_pairs // 2, int)]
                 score = rng.normal(same * _separation(ei, hi), 1.0)
@@ -104,7 +133,7 @@ def make_verification_dir(
     recipe = {
         "name": "lfw-verification",
         "extractors": [{"name": e, "params": {}, "label": e} for e in extractors],
-        "heads": [{"name": n, "params": p, "label": label} for label, n, p in heads],
+        "heads": [{"name": n, "params": p, "label": label} for label, n, p, _ in heads],
         "protocol": {"name": "verification", "params": {"view": 2}},
     }
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
@@ -117,8 +146,21 @@ def make_verification_dir(
             "metrics": METRICS,
             "primary_metric": "accuracy",
             "n_folds": n_folds,
+            "description": DESCRIPTION[n_folds == 1],
+            "sections": ["roc", "scores"],
+            "item_file": "scores.csv",
+            "curve_files": ["roc.csv"],
         },
-        "dataset": {"name": "lfw", "n_images": 2 * n_pairs, "n_classes": 100},
+        "extractors": {
+            e: {"name": e, "params": {}, "tags": {"kind": "learned"}} for e in extractors
+        },
+        "heads": {label: {"name": n, "params": p, "tags": tags} for label, n, p, tags in heads},
+        "dataset": {
+            "name": "lfw",
+            "n_images": 2 * n_pairs,
+            "n_classes": 100,
+            "split_counts": {"train": 2 * n_pairs, "test": n_pairs},
+        },
     }
     (root / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return root
@@ -201,10 +243,14 @@ def _summary(folder: Path) -> pd.DataFrame:
     return summarize(pd.read_csv(folder / "results.csv"), METRICS, primary="accuracy")
 
 
+def _meta_heads(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())["heads"]
+
+
 def test_binary_code_table_cells(tmp_path):
     folder = make_verification_dir(tmp_path / "v")
     summary = _summary(folder)
-    heads = yaml.safe_load((folder / "recipe.yaml").read_text())["heads"]
+    heads = _meta_heads(folder)
     table = binary_code_table(summary, heads)
     assert list(table.columns) == [
         "Joint Bayesian (real)",
@@ -224,13 +270,18 @@ def test_binary_code_table_cells(tmp_path):
     assert values.loc["facenet", "Hamming (binary)"] == pytest.approx(hamming["accuracy"].mean())
 
 
-def test_binary_code_table_needs_a_binary_head_and_uses_the_recipe_not_labels(tmp_path):
-    # no binary JB and no Hamming head: nothing to compare
+def test_binary_code_table_needs_a_binary_head_and_uses_tags_not_names(tmp_path):
+    # no head tagged binary_codes: nothing to compare
     only_real = (HEADS[0], HEADS[1])
     folder = make_verification_dir(tmp_path / "real", heads=only_real)
-    heads = yaml.safe_load((folder / "recipe.yaml").read_text())["heads"]
-    assert binary_code_table(_summary(folder), heads).shape == (0, 0)
-    # labels say nothing: recognised by name and params; label defaults like the schema
+    assert binary_code_table(_summary(folder), _meta_heads(folder)).shape == (0, 0)
+    # heads without tags (older folders): no table either
+    untagged = {label: {"name": n, "params": p} for label, n, p, _ in HEADS}
+    assert binary_code_table(_summary(make_verification_dir(tmp_path / "v")), untagged).shape == (
+        0,
+        0,
+    )
+    # names and labels say nothing: the tags place each head, real-valued columns first
     summary = pd.DataFrame(
         {
             "extractor": ["x", "x", "x"],
@@ -240,16 +291,17 @@ def test_binary_code_table_needs_a_binary_head_and_uses_the_recipe_not_labels(tm
             "accuracy_std": [np.nan] * 3,
         }
     )
-    heads = [
-        {"name": "joint_bayesian", "params": {"binarize": "median"}},
-        {"name": "joint_bayesian", "params": {}},
-        {"name": "joint_bayesian", "params": {"binarize": "zero"}},
-    ]
+    heads = {
+        "joint_bayesian-1": {"name": "plugin_a", "tags": _pair_tags(True, "Codes (binary)")},
+        "joint_bayesian-2": {"name": "plugin_b", "tags": _pair_tags(False, "Codes (real)")},
+        "joint_bayesian-3": {"name": "plugin_a", "tags": _pair_tags(True, "Codes (binary)")},
+        "not-run": {"name": "plugin_c", "tags": _pair_tags(True, "Other (binary)")},
+    }
     table = binary_code_table(summary, heads)
     assert list(table.columns) == [
-        "Joint Bayesian (real)",
-        "Joint Bayesian (binary) [joint_bayesian-1]",
-        "Joint Bayesian (binary) [joint_bayesian-3]",
+        "Codes (real)",
+        "Codes (binary) [joint_bayesian-1]",
+        "Codes (binary) [joint_bayesian-3]",
     ]
     assert table.loc["x"].tolist() == ["0.800", "0.900", "0.700"]
 
@@ -274,7 +326,8 @@ def test_build_report_verification(tmp_path):
     folder = make_verification_dir(tmp_path / "v")
     loaded = load_results(folder)
     assert loaded.roc is not None and loaded.scores is not None and loaded.predictions is None
-    assert [h["label"] for h in loaded.heads_config] == [h[0] for h in HEADS]
+    assert list(loaded.heads) == [h[0] for h in HEADS]
+    assert loaded.sections == ["roc", "scores"]
 
     paths = build_report(folder)
     page = paths["html"].read_text(encoding="utf-8")
@@ -330,10 +383,15 @@ def test_build_report_verification_view1_single_fold(tmp_path):
     assert len(rows) == 2 + len(EXTRACTORS)
     assert not any("±" in line for line in rows)
     assert re.search(r"\|\s+0\.\d{3} \|", rows[2])
-    assert "LFW View 1 has a single test split" in accuracy
+    assert "One fold: each cell is a single value, with no spread." in accuracy
+    assert md.count("One fold:") == 1  # under the primary metric only
     page = paths["html"].read_text(encoding="utf-8")
-    assert page.count("LFW View 1 has a single test split") == 1
+    assert page.count("One fold: each cell is a single value") == 1
     assert "vertically averaged over 1 fold:" in page
+    # the protocol card describes the resolved run (View 1), from meta.json
+    card = page.split("<h3>Protocol</h3>")[1].split("</div>")[0]
+    assert DESCRIPTION[1] in card and DESCRIPTION[0] not in page
+    assert DESCRIPTION[1] in md.split("## Protocol")[1]
 
 
 def test_build_report_verification_without_optional_files(tmp_path):
@@ -341,6 +399,18 @@ def test_build_report_verification_without_optional_files(tmp_path):
     for name in ("roc.csv", "scores.csv", "recipe.yaml"):
         (folder / name).unlink()
     page = build_report(folder)["html"].read_text(encoding="utf-8")
+    # the protocol asked for these sections: their absence is said, not hidden
     assert "No roc.csv" in page and "No scores.csv" in page
-    assert 'id="binary"' not in page  # heads unknown without the recipe
+    assert 'id="binary"' in page  # tags come from meta.json, not from the recipe
     assert set(_images(page)) == {"fig-bars"}
+
+
+def test_build_report_verification_without_tags_has_no_binary_table(tmp_path):
+    folder = make_verification_dir(tmp_path / "v")
+    meta = json.loads((folder / "meta.json").read_text())
+    for head in meta["heads"].values():
+        del head["tags"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    page = build_report(folder)["html"].read_text(encoding="utf-8")
+    assert 'id="binary"' not in page and 'href="#binary"' not in page
+    assert 'id="roc"' in page

@@ -84,11 +84,20 @@ def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_results_are_replaced_only_on_success(tmp_path):
+def test_previous_results_are_replaced_only_on_success(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("previous run")
     recipe = load_recipe_text(RECIPE.replace("spy_pixels, ", ""), "spy.yaml")
     run_recipe(recipe, out)
-    assert not (out / "old.txt").exists() and (out / "results.csv").exists()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr("transfer.report.build_report", boom)
+        with pytest.raises(RuntimeError, match="disk full"):
+            run_recipe(recipe, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    run_recipe(recipe, out)
+    assert (out / "results.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -17,7 +17,8 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-import transfer.heads.verification as verification
+import transfer.heads.verification.base as verification_base
+import transfer.heads.verification.joint_bayesian as jb_module
 from transfer._validation import InvalidParameterError
 from transfer.heads.verification import (
     CosineVerifier,
@@ -153,7 +154,7 @@ def test_grouped_sizes_equal_row_wise(truth, monkeypatch, group_above):
     X, y, _, _ = identities(np.random.default_rng(4), 200, S_mu, S_eps, sizes=(1, 3))
     X = X - X.mean(axis=0)
     default = joint_bayesian_em(X, y, max_iter=5, tol=0)
-    monkeypatch.setattr(verification, "_GROUP_ABOVE", group_above)
+    monkeypatch.setattr(jb_module, "_GROUP_ABOVE", group_above)
     other = joint_bayesian_em(X, y, max_iter=5, tol=0)
     np.testing.assert_allclose(other[0], default[0], rtol=1e-9)
     np.testing.assert_allclose(other[1], default[1], rtol=1e-9)
@@ -166,7 +167,7 @@ def test_small_groups_use_the_scatter_itself(truth, monkeypatch):
     X, y, _, _ = identities(np.random.default_rng(14), 200, S_mu, S_eps, sizes=(1, 40))
     X = X - X.mean(axis=0)
     row_wise = joint_bayesian_em(X, y, max_iter=5, tol=0)
-    monkeypatch.setattr(verification, "_GROUP_ABOVE", 0.0)
+    monkeypatch.setattr(jb_module, "_GROUP_ABOVE", 0.0)
     grouped = joint_bayesian_em(X, y, max_iter=5, tol=0)
     np.testing.assert_allclose(grouped[0], row_wise[0], rtol=1e-9)
     np.testing.assert_allclose(grouped[1], row_wise[1], rtol=1e-9)
@@ -299,9 +300,9 @@ def test_best_threshold_maximises_accuracy_with_deterministic_ties():
 def test_threshold_comes_from_training_pairs_only(pair_data, monkeypatch):
     P, same, Pt, _ = pair_data
     calls = []
-    real = verification.best_threshold
+    real = verification_base.best_threshold
     monkeypatch.setattr(
-        verification, "best_threshold", lambda s, t: calls.append(len(s)) or real(s, t)
+        verification_base, "best_threshold", lambda s, t: calls.append(len(s)) or real(s, t)
     )
     head = CosineVerifier().fit(P, same)
     assert calls == [len(P)]

@@ -246,6 +246,9 @@ class MTCNNDetector(FaceDetector):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             with _quiet():
+                from transfer._quiet import import_tensorflow
+
+                import_tensorflow()
                 from mtcnn import MTCNN
         except ImportError as exc:
             raise ImportError(
@@ -274,7 +277,7 @@ class MTCNNDetector(FaceDetector):
         return out
 
 
-def _dlib_module() -> Any:
+def dlib_module() -> Any:
     try:
         import dlib
     except ImportError as exc:
@@ -362,7 +365,7 @@ class DlibDetector(FaceDetector):
         self.calls = state.get("calls", 0)
 
     def _load(self) -> Any:
-        dlib = _dlib_module()
+        dlib = dlib_module()
         predictor = dlib.shape_predictor(
             str(dlib_model_path("shape_predictor_5_face_landmarks.dat"))
         )

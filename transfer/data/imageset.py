@@ -9,43 +9,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from transfer.data.decode import DECODER_VERSION, ImageReadError, check_image_file, read_image
 from transfer.data.transforms import Transform
 
+__all__ = ["ImageReadError", "ImageSet", "read_image"]
 
-class ImageReadError(ValueError):
-    """An image file that cannot be decoded (corrupt, empty, not an image)."""
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode one image file into a uint8 array.
-
-    Grey images come back as ``(height, width)``, everything else as RGB
-    ``(height, width, 3)``.
-
-    Raises
-    ------
-    ImageReadError
-        Naming the file when it is missing, empty or cannot be decoded.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = os.fspath(path)
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise ImageReadError(f"cannot read image {path!r}: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ImageReadError(f"cannot read image {path!r}: the file is empty")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("L", "1", "I;16", "I", "F"):
-                arr = np.asarray(img.convert("L"))
-            else:
-                arr = np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"cannot read image {path!r}: {exc}") from None
-    return np.ascontiguousarray(arr, dtype=np.uint8)
+# How many unreadable files check_files names; the count covers them all.
+_SHOWN = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +84,64 @@ class ImageSet:
     @property
     def lazy(self) -> bool:
         return self.paths is not None
+
+    def split_counts(self) -> dict[str, int] | None:
+        """How many images each given split holds, or None without a split.
+
+        Returns
+        -------
+        dict of str to int, or None
+            ``{"train": n, "test": m}`` (both keys always present, then any
+            other split name in sorted order) when ``split`` is given.
+        """
+        if self.split is None:
+            return None
+        names, counts = np.unique(np.asarray(self.split).astype(str), return_counts=True)
+        found = dict(zip(names.tolist(), counts.tolist(), strict=True))
+        result = {"train": found.pop("train", 0), "test": found.pop("test", 0)}
+        result.update(sorted(found.items()))
+        return result
+
+    def check_files(self, progress: bool | None = None) -> None:
+        """Check, without decoding the pixels, that every image file can be opened.
+
+        Each file must exist, be a regular, non-empty, readable file, and its
+        header must parse as an image within the pixel limit (see
+        :func:`transfer.data.read_image`). A few milliseconds per file, so
+        it suits a dry run before a long extraction; a file corrupt after
+        its header is only found when decoded. Sets held in memory pass.
+
+        Parameters
+        ----------
+        progress : bool, optional
+            Draw a progress bar; by default as set by
+            ``transfer._config.set_config(progress=...)`` (the CLI turns it on).
+
+        Raises
+        ------
+        ImageReadError
+            Naming the first bad file, why, and how many files are bad.
+        """
+        if self.paths is None:
+            return
+        from transfer._config import config_context
+        from transfer._progress import track
+
+        bad: list[tuple[int, str]] = []
+        with config_context(progress=progress):
+            for i in track(range(len(self.paths)), len(self.paths), f"checking {self.name}"):
+                reason = check_image_file(self.paths[i])
+                if reason is not None:
+                    bad.append((i, reason))
+        if not bad:
+            return
+        first, reason = bad[0]
+        others = ", ".join(self.describe(i) for i, _ in bad[1:_SHOWN])
+        more = f"; others: {others}" + (", ..." if len(bad) > _SHOWN else "") if others else ""
+        raise ImageReadError(
+            f"{len(bad)} of {len(self.paths)} image files of {self.name!r} cannot be read; "
+            f"the first is {self.paths[first]!r}: {reason}{more}"
+        )
 
     def identity_array(self) -> np.ndarray:
         """Identities if given, else the labels."""
@@ -203,7 +231,8 @@ class ImageSet:
         """sha256 over the content of every image, the order and the transforms.
 
         For files it hashes the bytes of each file (and its name relative to
-        ``root``), so a changed, added or removed image changes the key.
+        ``root``), so a changed, added or removed image changes the key, and
+        the version of the decoder that turns them into pixels.
         """
         if "value" in self._fingerprint_cache:
             return self._fingerprint_cache["value"]
@@ -213,6 +242,7 @@ class ImageSet:
             h.update(repr((arr.shape, arr.dtype.str)).encode())
             h.update(arr.tobytes())
         else:
+            h.update(f"decoder {DECODER_VERSION}\0".encode())
             for i, p in enumerate(self.paths):
                 h.update(self.describe(i).encode() + b"\0")
                 with open(p, "rb") as f:

@@ -17,8 +17,9 @@ import urllib.parse
 
 import numpy as np
 
-from transfer._registry import UnknownNameError, did_you_mean, register_dataset
+from transfer._registry import UnknownNameError, did_you_mean
 from transfer._validation import InvalidParameterError, as_pair
+from transfer.data.catalog import DatasetInfo, register_loader
 from transfer.data.imageset import ImageSet
 
 # TFDS downloads most datasets from Google Cloud Storage; a connection to it
@@ -155,6 +156,9 @@ def load_tfds(
         data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
 
     try:
+        from transfer._quiet import import_tensorflow
+
+        import_tensorflow()
         import tensorflow_datasets as tfds
     except ImportError as exc:  # pragma: no cover - a dependency
         raise ImportError(
@@ -248,7 +252,15 @@ def _feature_keys(tfds, info, name: str) -> tuple[str, str | None]:
     return image_keys[0], (label_keys[0] if label_keys else None)
 
 
-@register_dataset("tfds")
+INFO = DatasetInfo(
+    name="tfds",
+    summary="A TensorFlow Datasets dataset (tfds:NAME); the path is the TFDS data_dir.",
+    layout="a TFDS data_dir holding the prepared dataset (NAME/VERSION/...)",
+    url="https://www.tensorflow.org/datasets/catalog/overview",
+)
+
+
+@register_loader(INFO)
 def tfds_dataset(
     path: str | os.PathLike | None = None,
     name: str | None = None,

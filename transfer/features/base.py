@@ -31,23 +31,25 @@ from transfer._validation import NONE, IntPair, validate_params
 from transfer.data.imageset import ImageSet
 
 
-def _jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: NumPy scalars and arrays to Python, tuples to lists,
+    dicts sorted by key, an estimator to its class name and parameters."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+        return {str(k): to_jsonable(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, BaseEstimator):
-        return {"class": type(value).__qualname__, "params": _jsonable(value.get_params())}
+        return {"class": type(value).__qualname__, "params": to_jsonable(value.get_params())}
     return value
 
 
 def stable_hash(obj: Any) -> str:
     """sha256 of a JSON rendering of ``obj`` (dicts sorted)."""
-    text = json.dumps(_jsonable(obj), sort_keys=True, default=repr)
+    text = json.dumps(to_jsonable(obj), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -94,6 +96,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     Subclasses implement ``_transform_batch(images) -> ndarray`` on a float32
     batch, and ``_fit(X, y)`` if they learn anything (then they also set the
     ``requires_fit`` tag to True, which the runner uses to fit per fold).
+    Extractors running a network derive from
+    :class:`transfer.features.network.NetworkExtractor`.
+
+    Tags (:mod:`transfer._tags`): ``kind`` is "handcrafted" here; learned
+    extractors say "learned".
     """
 
     _parameter_constraints: dict = {"image_shape": [NONE, IntPair()]}
@@ -195,6 +202,10 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         n = self._transform_batch(probe).shape[1]
         prefix = type(self).__name__.lower()
         return np.asarray([f"{prefix}{i}" for i in range(n)], dtype=object)
+
+    def __transfer_tags__(self) -> dict[str, Any]:
+        """This extractor's tags (see :mod:`transfer._tags`); subclasses update them."""
+        return {"kind": "handcrafted"}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

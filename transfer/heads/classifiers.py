@@ -35,11 +35,18 @@ class BaseHead(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {}
+    #: dtypes accepted by ``validate_data``: float32 stays float32 unless a
+    #: head's numerics need float64.
+    _dtype: Any = (np.float64, np.float32)
+
+    def __transfer_tags__(self) -> dict[str, Any]:
+        """Tags (see :mod:`transfer._tags`): a classifier of single images, not pairs."""
+        return {"scores_pairs": False}
 
     def fit(self, X: Any, y: Any) -> BaseHead:
         """Fit the head on features ``X`` of shape (n_samples, n_features) and labels ``y``."""
         validate_params(self)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X, y = validate_data(self, X, y, dtype=self._dtype)
         check_classification_targets(y)
         self._encoder = LabelEncoder().fit(y)
         self.classes_ = self._encoder.classes_
@@ -49,6 +56,7 @@ class BaseHead(ClassifierMixin, BaseEstimator):
                 f"got {len(self.classes_)} class"
             )
         y_index = self._encoder.transform(y)
+        self._check_training(X, y_index)
         self.model_ = self._make_model(X, y_index)
         self.model_.fit(X, y_index)
         if isinstance(self.model_, GridSearchCV):
@@ -63,9 +71,12 @@ class BaseHead(ClassifierMixin, BaseEstimator):
     def _make_model(self, X: np.ndarray, y: np.ndarray) -> Any:  # pragma: no cover
         raise NotImplementedError
 
+    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Raise a ValueError if the training set cannot fit this head (``y`` is encoded)."""
+
     def _check(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(self, X, reset=False, dtype=self._dtype)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores of shape (n_samples,) for two classes, else (n_samples, n_classes)."""
@@ -192,8 +203,32 @@ class RBFSVMHead(BaseHead):
         return _scaled(self.standardize, svc)
 
 
+class _ScatterHead(BaseHead):
+    """Base of the heads that estimate a within-class scatter (LDA, Fisherfaces).
+
+    They compute in float64 whatever the input dtype: in float32, LAPACK's
+    SVD on ill-conditioned features (near-constant, duplicated or
+    differently scaled columns, such as aligned HOG) either fails ("SVD did
+    not converge", "SLASCL parameter number 4 had an illegal value") or
+    quietly returns directions that classify at chance.
+    """
+
+    _dtype = np.float64
+
+    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
+        # the within-class scatter has n_samples - n_classes degrees of freedom
+        n_classes = int(y.max()) + 1
+        if len(y) <= n_classes:
+            raise ValueError(
+                f"{type(self).__name__} estimates a within-class scatter, which needs at "
+                "least one class with 2 or more training images; each of the "
+                f"{n_classes} classes in y has a single image. Use a head that works from "
+                "one image per class, such as 'knn' or 'linear_svm'."
+            )
+
+
 @register_head("lda")
-class LDAHead(BaseHead):
+class LDAHead(_ScatterHead):
     """Linear discriminant analysis.
 
     Parameters
@@ -229,7 +264,7 @@ class LDAHead(BaseHead):
 
 
 @register_head("fisherfaces")
-class FisherfacesHead(BaseHead):
+class FisherfacesHead(_ScatterHead):
     """PCA followed by LDA ("Fisherfaces").
 
     PCA first reduces the features to at most ``n_samples - n_classes``
@@ -360,14 +395,21 @@ def pairwise_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
 class KNNHead(BaseHead):
     """k-nearest-neighbour classifier on a chosen distance.
 
-    ``class_scores`` is minus the distance to the nearest training image of
-    each class, so rank-k identification and the CMC curve follow the
-    nearest-neighbour ordering of classes.
+    ``class_scores`` ranks the classes by their votes among the
+    ``n_neighbors`` nearest training images, ties (and classes with no
+    vote) by the distance to the nearest training image of the class: the
+    score of class ``c`` is ``votes_c - d_c / (2 D)``, with ``d_c`` that
+    distance and ``D`` the largest ``d_c`` of the row, so the vote count is
+    ``ceil(score)`` and the tie-break never outweighs one vote. With
+    ``n_neighbors=1`` the ranking is the nearest-neighbour ordering of the
+    classes; ``predict``, rank-k identification and the CMC curve all follow
+    this ranking.
 
     Parameters
     ----------
     n_neighbors : int, default=1
-        Neighbours voting on the label (ties go to the nearer class).
+        Neighbours voting on the label (ties go to the nearer class); at most
+        the number of training images.
     metric : {"euclidean", "cosine", "manhattan", "chi2"}, default="euclidean"
         Distance between feature vectors; "chi2" suits histograms (LBP).
     standardize : bool, default=False
@@ -393,11 +435,17 @@ class KNNHead(BaseHead):
         self.standardize = standardize
 
     def fit(self, X: Any, y: Any) -> KNNHead:
+        """Store the training features ``X`` of shape (n_samples, n_features) and labels ``y``."""
         validate_params(self)
         if self.standardize and self.metric == "chi2":
             raise ValueError("KNNHead: 'standardize' cannot be used with metric='chi2'")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
+        if self.n_neighbors > len(X):
+            raise ValueError(
+                f"KNNHead: n_neighbors={self.n_neighbors} is larger than the training set "
+                f"({len(X)} images); give n_neighbors at most {len(X)}"
+            )
         self._encoder = LabelEncoder().fit(y)
         self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2:
@@ -416,25 +464,20 @@ class KNNHead(BaseHead):
         return pairwise_distances(X, self.train_X_, self.metric)
 
     def class_scores(self, X: Any) -> np.ndarray:
+        """Scores of shape (n_samples, n_classes): votes, ties broken by the nearest distance."""
         d = self._distances(X)
-        scores = np.full((d.shape[0], len(self.classes_)), -np.inf)
-        for k in range(len(self.classes_)):
-            scores[:, k] = -d[:, self.train_y_ == k].min(axis=1)
-        return scores
-
-    def predict(self, X: Any) -> np.ndarray:
-        d = self._distances(X)
-        k = min(self.n_neighbors, d.shape[1])
-        if k == 1:
-            return self.classes_[self.train_y_[np.argmin(d, axis=1)]]
-        nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
-        labels = self.train_y_[nearest]
-        n_classes = len(self.classes_)
-        votes = np.zeros((len(d), n_classes))
-        np.add.at(votes, (np.arange(len(d))[:, None], labels), 1.0)
-        # ties broken by the smallest summed distance of the voters
-        near_d = np.take_along_axis(d, nearest, axis=1)
-        dist_sum = np.zeros_like(votes)
-        np.add.at(dist_sum, (np.arange(len(d))[:, None], labels), near_d)
-        key = votes - 1e-9 * dist_sum / (1.0 + dist_sum.max(axis=1, keepdims=True))
-        return self.classes_[np.argmax(key, axis=1)]
+        n, n_classes = d.shape[0], len(self.classes_)
+        # nearest training image of every class: one reduction over the
+        # columns grouped by class rather than one masked copy per class
+        order = np.argsort(self.train_y_, kind="stable")
+        starts = np.flatnonzero(np.diff(self.train_y_[order], prepend=-1))
+        nearest = np.minimum.reduceat(d[:, order], starts, axis=1)
+        votes = np.zeros((n, n_classes))
+        if self.n_neighbors == 1:
+            votes[np.arange(n), np.argmin(nearest, axis=1)] = 1.0
+        else:
+            # stable: among equally distant training images the earlier one votes
+            k_nearest = np.argsort(d, axis=1, kind="stable")[:, : self.n_neighbors]
+            np.add.at(votes, (np.arange(n)[:, None], self.train_y_[k_nearest]), 1.0)
+        largest = nearest.max(axis=1, keepdims=True)
+        return votes - nearest / (2.0 * np.where(largest > 0, largest, 1.0))

@@ -1,8 +1,10 @@
-"""Evaluation protocols: classification, closed-set identification, pair verification."""
+"""Evaluation protocols: classification, closed-set identification (random splits or
+leave-one-out), pair verification."""
 
 from transfer.protocols.base import Fold, FoldResult, Protocol
 from transfer.protocols.classification import ClassificationProtocol
 from transfer.protocols.identification import IdentificationProtocol, cmc_curve
+from transfer.protocols.loo import LeaveOneOutIdentification
 from transfer.protocols.pairs import PairList, read_pairs
 from transfer.protocols.verification import PairFold, VerificationProtocol
 from transfer.protocols.verification_metrics import VerificationMetrics, verification_metrics
@@ -12,6 +14,7 @@ __all__ = [
     "Fold",
     "FoldResult",
     "IdentificationProtocol",
+    "LeaveOneOutIdentification",
     "PairFold",
     "PairList",
     "Protocol",

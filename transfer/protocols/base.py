@@ -4,17 +4,32 @@ A protocol decides which images train and which test (``splits``), then for
 one fold fits a head on the training features and scores the test features
 (``evaluate``). Test labels are used only after ``predict``, to score; they
 never reach a ``fit``.
+
+A protocol owns everything the runner and the report would otherwise have to
+know about it by name: what a head learns from (:meth:`Protocol.targets`),
+its folds and how big they are (:meth:`Protocol.fold_sizes`), a stable
+definition of each fold for the cell cache (:meth:`Protocol.fold_definition`),
+its per-item output frame (:meth:`Protocol.item_frame`, written to
+``item_file``), its curves (:meth:`Protocol.curve_frames`, one CSV each), a
+description of the resolved run (:meth:`Protocol.describe`) and the report
+sections it asks for (``report_sections``). Adding a protocol is one module
+that subclasses :class:`Protocol` and registers itself, plus the line in
+``transfer/protocols/__init__.py`` that imports it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
+from transfer._tags import component_tags
 from transfer.data.imageset import ImageSet
 
 
@@ -40,12 +55,16 @@ class FoldResult:
 
 class Protocol:
     """Abstract protocol. Subclasses set ``name``, ``metrics`` and implement
-    ``splits`` and ``score``."""
+    ``splits`` and ``score``; the other methods have per-image defaults."""
 
     name: str = ""
     metrics: tuple[str, ...] = ()
     #: heads learn identities (``ImageSet.identity_array``) rather than labels
     uses_identities: bool = False
+    #: the file the per-item frame is written to
+    item_file: str = "predictions.csv"
+    #: report sections this protocol asks for (see ``transfer.report.sections``)
+    report_sections: tuple[str, ...] = ()
 
     @property
     def primary_metric(self) -> str:
@@ -61,16 +80,43 @@ class Protocol:
         """The images the protocol uses and its folds (all of ``data`` by default)."""
         return data, self.splits(data)
 
+    def targets(self, data: ImageSet) -> np.ndarray:
+        """What heads learn from and are scored against: labels or identities."""
+        return data.identity_array() if self.uses_identities else np.asarray(data.labels)
+
     def check_head(self, label: str, head: Any) -> None:
         """Raise a ValueError naming ``label`` if ``head`` cannot serve this protocol."""
-        from transfer.heads.verification import PairVerifier
-
-        if isinstance(head, PairVerifier):
+        if component_tags(head).get("scores_pairs", False):
             raise ValueError(
                 f"head {label!r} ({type(head).__name__}) scores pairs of images; use it with "
-                f"the 'verification' protocol, not {self.name!r}"
+                f"a pair protocol, not {self.name!r}"
             )
 
+    # -- what the runner needs to know about a fold ---------------------
+    def fold_sizes(self, fold: Fold) -> tuple[int, int]:
+        """(training items, test items) of ``fold``: images by default."""
+        return len(fold.train), len(fold.test)
+
+    def fold_definition(self, fold: Fold) -> str:
+        """sha256 of everything that defines ``fold`` (indices; pairs where used).
+
+        Part of the cell cache key: two folds with the same definition over the
+        same features give the same result.
+        """
+        h = hashlib.sha256(type(fold).__name__.encode())
+        for name, value in sorted(vars(fold).items()):
+            h.update(name.encode() + b"\0")
+            arr = np.ascontiguousarray(np.asarray(value))
+            h.update(repr((arr.shape, arr.dtype.str)).encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+    def describe(self, data: ImageSet, folds: list[Fold]) -> str:
+        """One or two sentences describing the resolved protocol, for the report."""
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{self.name} ({params}): {len(folds)} fold(s) over {len(data)} images."
+
+    # -- one fold ---------------------------------------------------------
     def evaluate(self, head: Any, X: np.ndarray, labels: np.ndarray, fold: Fold) -> FoldResult:
         """Fit a clone of ``head`` on the fold's training rows, score its test rows."""
         import time
@@ -86,6 +132,49 @@ class Protocol:
 
     def score(self, model: Any, X_test: np.ndarray, y_test: np.ndarray) -> FoldResult:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    # -- outputs ----------------------------------------------------------
+    def item_frame(
+        self, data: ImageSet, targets: np.ndarray, fold: Fold, result: FoldResult
+    ) -> pd.DataFrame:
+        """One row per test image: index, path, true and predicted label and names."""
+        names = _target_names(data, targets)
+        y_true = targets[fold.test]
+        y_pred = np.asarray(result.y_pred)
+        return pd.DataFrame(
+            {
+                "fold": fold.index,
+                "index": fold.test,
+                "path": _paths(data, fold.test),
+                "y_true": y_true,
+                "y_pred": y_pred,
+                "true_name": [names.get(int(v), str(v)) for v in y_true],
+                "pred_name": [names.get(int(v), str(v)) for v in y_pred],
+            }
+        )
+
+    def curve_frames(self, fold: Fold, result: FoldResult) -> dict[str, pd.DataFrame]:
+        """Curves of one fold, by the CSV file they go to (none by default)."""
+        return {}
+
+
+def _paths(data: ImageSet, indices: np.ndarray) -> list[str]:
+    """File paths of ``indices`` relative to the data root (empty for arrays)."""
+    if data.paths is None:
+        return [""] * len(indices)
+    root = data.root
+    out = []
+    for i in indices:
+        p = os.fspath(data.paths[int(i)])
+        out.append(os.path.relpath(p, root).replace(os.sep, "/") if root else p)
+    return out
+
+
+def _target_names(data: ImageSet, targets: np.ndarray) -> dict[int, str]:
+    """Names of the target values: class names, or identity numbers."""
+    if targets is data.labels or np.array_equal(targets, data.labels):
+        return dict(enumerate(data.class_names))
+    return {}
 
 
 def check_min_per_class(

@@ -89,6 +89,26 @@ class ClassificationProtocol(Protocol):
         dummy = np.zeros(len(labels))
         return [Fold(i, tr, te) for i, (tr, te) in enumerate(cv.split(dummy, labels))]
 
+    def describe(self, data: ImageSet, folds: list[Fold]) -> str:
+        mode = self.split
+        if mode == "auto":
+            mode = "given" if data.split is not None else "kfold"
+        if mode == "given":
+            how = (
+                f"the dataset's own train/test split ({len(folds[0].train)} training, "
+                f"{len(folds[0].test)} test images)"
+            )
+        elif mode == "kfold":
+            how = f"stratified {len(folds)}-fold cross-validation (seed {self.seed})"
+        else:
+            how = (
+                f"{len(folds)} stratified random splits with {self.test_size:.0%} test images "
+                f"(seed {self.seed})"
+            )
+        return (
+            f"Classification accuracy over {len(data)} images of {data.n_classes} classes, {how}."
+        )
+
     def score(self, model, X_test, y_test) -> FoldResult:
         y_pred = np.asarray(model.predict(X_test))
         return FoldResult({"accuracy": float(np.mean(y_pred == y_test))}, y_pred)

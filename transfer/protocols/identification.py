@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 
 from transfer._registry import register_protocol
 from transfer.data.imageset import ImageSet
@@ -45,6 +46,12 @@ def cmc_curve(scores: np.ndarray, y_true: np.ndarray, classes: np.ndarray) -> np
     return np.cumsum(counts) / len(scores)
 
 
+def cmc_frame(fold: Fold, result: FoldResult) -> pd.DataFrame:
+    """The CMC curve of one fold: ``fold, rank, rate``."""
+    cmc = result.curves["cmc"]
+    return pd.DataFrame({"fold": fold.index, "rank": np.arange(1, len(cmc) + 1), "rate": cmc})
+
+
 @register_protocol("identification")
 class IdentificationProtocol(Protocol):
     """Closed-set identification with ``n_train`` enrolment images per identity.
@@ -72,6 +79,7 @@ class IdentificationProtocol(Protocol):
     name = "identification"
     metrics = ("rank1",)
     uses_identities = True
+    report_sections = ("cmc",)
 
     def __init__(self, n_train: int = 5, n_repeats: int = 10, seed: int = 0) -> None:
         for key, value in (("n_train", n_train), ("n_repeats", n_repeats)):
@@ -102,6 +110,17 @@ class IdentificationProtocol(Protocol):
             test = np.setdiff1d(np.arange(len(ids)), train)
             folds.append(Fold(r, train, test))
         return folds
+
+    def describe(self, data: ImageSet, folds: list[Fold]) -> str:
+        n_ids = len(np.unique(data.identity_array()))
+        return (
+            f"Closed-set identification: {len(folds)} random split(s) of {len(data)} images of "
+            f"{n_ids} identities, {self.n_train} gallery (training) image(s) per identity, the "
+            f"rest probes (seed {self.seed}); rank-1 rate and CMC curve per split."
+        )
+
+    def curve_frames(self, fold: Fold, result: FoldResult) -> dict[str, pd.DataFrame]:
+        return {"cmc.csv": cmc_frame(fold, result)}
 
     def score(self, model, X_test, y_test) -> FoldResult:
         scores = model.class_scores(X_test) if hasattr(model, "class_scores") else None

@@ -20,7 +20,9 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from transfer._registry import register_protocol
+from transfer._tags import component_tags
 from transfer.data.imageset import ImageSet
+from transfer.heads import heads_with_tag
 from transfer.protocols.base import Fold, FoldResult, Protocol
 from transfer.protocols.pairs import PairList, read_pairs
 from transfer.protocols.verification_metrics import FAR_TARGETS, verification_metrics
@@ -112,6 +114,8 @@ class VerificationProtocol(Protocol):
     name = "verification"
     metrics = ("accuracy", "auc", "eer", *(f"tar@far={far:g}" for far in FAR_TARGETS))
     uses_identities = True
+    item_file = "scores.csv"
+    report_sections = ("roc", "scores")
 
     def __init__(
         self,
@@ -158,15 +162,38 @@ class VerificationProtocol(Protocol):
     # -- heads
 
     def check_head(self, label: str, head: Any) -> None:
-        """Refuse heads that cannot score pairs, naming them."""
-        from transfer.heads.verification import PairVerifier
-
-        if not isinstance(head, PairVerifier):
+        """Refuse heads that cannot score pairs, naming them and those that can."""
+        if not component_tags(head).get("scores_pairs", False):
             raise ValueError(
                 f"head {label!r} ({type(head).__name__}) does not score pairs; the verification "
-                "protocol takes pair verifiers: joint_bayesian, cosine_verifier, "
-                "euclidean_verifier, hamming_verifier, pair_svm"
+                f"protocol takes pair verifiers: {', '.join(heads_with_tag('scores_pairs'))}"
             )
+
+    def fold_sizes(self, fold: Fold) -> tuple[int, int]:
+        """(training pairs, test pairs)."""
+        return len(fold.train_pairs), len(fold.test_pairs)
+
+    def describe(self, data: ImageSet, folds: list[Fold]) -> str:
+        if self.pairs is None:
+            how = (
+                f"View 1: heads fitted on {os.path.basename(self.train_pairs)}, tested on "
+                f"{os.path.basename(self.test_pairs)}"
+            )
+        else:
+            how = (
+                f"View 2: {len(folds)}-fold cross-validation on {os.path.basename(self.pairs)}, "
+                "each fold scored by heads fitted on the others"
+            )
+        limit = "" if self.max_pairs is None else f" (at most {self.max_pairs} pairs per file/fold)"
+        threshold = (
+            f"cross-fitted over {self.threshold_folds} groups of training identities"
+            if self.threshold_folds
+            else "chosen on the training pairs"
+        )
+        return (
+            f"Pair verification on {len(data)} images{limit}: {how}; {self.training} training; "
+            f"threshold {threshold}."
+        )
 
     # -- pairs and folds
 
@@ -303,7 +330,9 @@ class VerificationProtocol(Protocol):
         same: np.ndarray,
     ) -> Any:
         """Fit ``model`` on one training side (images + pairs), threshold included."""
-        if self.training == "unrestricted" and model._learns_from_images:
+        if self.training == "unrestricted" and component_tags(model).get(
+            "learns_from_images", False
+        ):
             model.fit_identities(X[images], labels[images])
             return model.fit_threshold(X[pairs], same)
         return model.fit(X[pairs], same)
@@ -367,6 +396,18 @@ class VerificationProtocol(Protocol):
                 "threshold": np.array([threshold]),
             },
         )
+
+    def curve_frames(self, fold: Fold, result: FoldResult) -> dict[str, pd.DataFrame]:
+        return {
+            "roc.csv": pd.DataFrame(
+                {"fold": fold.index, "fpr": result.curves["fpr"], "tpr": result.curves["tpr"]}
+            )
+        }
+
+    def item_frame(
+        self, data: ImageSet, targets: np.ndarray, fold: Fold, result: FoldResult
+    ) -> pd.DataFrame:
+        return self.score_frame(fold, result)
 
     def score_frame(self, fold: PairFold, result: FoldResult) -> pd.DataFrame:
         """One row per test pair: the score file's columns (see the README)."""

@@ -1,10 +1,22 @@
-"""The runner: every extractor x head of a recipe under its protocol.
+"""The run engine: plan -> extract -> evaluate -> write.
 
-Features of a stateless extractor are computed once for the whole dataset
-(or read from the cache) and reused across heads and folds; an extractor
-that learns (``requires_fit``) is fitted on each fold's training images only.
-Everything is written to a temporary folder next to the output and moved into
-place at the end, so a failed run leaves no half-written results.
+- **plan** checks everything a run needs before any work (the recipe and every
+  component's parameters, the data and every file the protocol uses, the
+  weights, the results folder), lists the cells (extractor x head x fold) and
+  finds which are already in the cell cache.
+- **extract** computes features per extractor (or reads the feature cache);
+  an extractor that learns (``requires_fit``) is fitted on each fold's
+  training images only. An extractor whose cells are all cached is skipped.
+- **evaluate** runs the missing cells (joblib, ``n_jobs``), storing each in
+  the cell cache as it finishes, so a killed run resumes cell by cell. A cell
+  that fails is recorded with its error; the rest of the run completes.
+- **write** builds the result frames from the protocol (its per-item frame and
+  curves), the report, and moves the staging folder into place
+  (:mod:`transfer.recipes.output`: a user's folder is never replaced).
+
+The engine knows no protocol or head by name: it asks the protocol (folds,
+targets, item frame, curves, description, report sections) and the
+components' tags.
 """
 
 from __future__ import annotations
@@ -14,9 +26,13 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
+import signal
+import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -28,8 +44,21 @@ import yaml
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+import transfer
+from transfer._progress import PhaseProgress, format_seconds
+from transfer._tags import component_tags
 from transfer.data.imageset import ImageSet
+from transfer.features.base import stable_hash
+from transfer.protocols.base import Fold, FoldResult
 from transfer.recipes.cache import FeatureCache
+from transfer.recipes.cells import CellCache, array_digest, cell_key
+from transfer.recipes.output import (
+    OutputPlan,
+    clean_stale_staging,
+    make_staging,
+    plan_output,
+    publish,
+)
 from transfer.recipes.schema import Recipe
 
 log = logging.getLogger("transfer")
@@ -47,6 +76,8 @@ _PACKAGES = (
     "matplotlib",
     "pillow",
 )
+#: Columns of results.csv that vary between identical runs.
+TIMING_COLUMNS = ("fit_seconds", "predict_seconds")
 
 
 def environment() -> dict[str, Any]:
@@ -64,6 +95,31 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "packages": packages,
     }
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from, or None (installed copy)."""
+    root = Path(transfer.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def load_data(recipe: Recipe) -> ImageSet:
@@ -87,30 +143,196 @@ def load_data(recipe: Recipe) -> ImageSet:
     return data
 
 
+# -- plan -------------------------------------------------------------------
+
+
 @dataclass
-class RunResult:
-    """Where a run wrote its results, and its main tables."""
+class Cell:
+    """One (extractor, head, fold) of a run."""
 
-    out_dir: Path
-    results: pd.DataFrame
-    summary: pd.DataFrame
-    extraction: pd.DataFrame
+    extractor: str
+    head: str
+    fold: int  # position in Plan.folds
+    key: str | None = None  # None when caching is off
+    cached: FoldResult | None = None
 
 
-def _extract(extractor: Any, data: ImageSet, cache: FeatureCache | None, label: str) -> tuple:
-    """Features for all of ``data``; returns (features, seconds, cached)."""
-    t0 = time.perf_counter()
-    key = FeatureCache.key(extractor, data) if cache else None
-    if cache is not None:
-        hit = cache.load(key)
-        if hit is not None and len(hit) == len(data):
-            log.info("%s: features from the cache (%s)", label, key[:12])
-            return hit, time.perf_counter() - t0, True
-    features = extractor.fit(data).transform(data)
-    seconds = time.perf_counter() - t0
-    if cache is not None:
-        cache.save(key, features, {"extractor": label, "n_images": len(data)})
-    return features, seconds, False
+@dataclass
+class Plan:
+    """Everything a run needs, checked; see :func:`plan_run`."""
+
+    recipe: Recipe
+    data: ImageSet
+    folds: list[Fold]
+    targets: np.ndarray
+    views: dict[str, ImageSet]
+    feature_keys: dict[str, str]
+    cells: list[Cell]
+    weights: dict[str, str]
+    output: OutputPlan | None
+    feature_cache: FeatureCache | None
+    cell_cache: CellCache | None
+
+    @property
+    def n_cached(self) -> int:
+        return sum(c.cached is not None for c in self.cells)
+
+    def summary(self) -> str:
+        """A few lines: data, split counts, components, cells (cached)."""
+        data, rec = self.data, self.recipe
+        counts = data.split_counts()
+        split = f" (train {counts['train']}, test {counts['test']})" if counts else ""
+        return (
+            f"{data.name}: {len(data)} images{split}, {data.n_classes} classes; "
+            f"{len(rec.extractors)} extractors ({', '.join(rec.extractors)}) x "
+            f"{len(rec.heads)} heads ({', '.join(rec.heads)}) x {len(self.folds)} folds "
+            f"({rec.protocol.name}) = {len(self.cells)} cells, {self.n_cached} cached"
+        )
+
+
+def _check_weights(recipe: Recipe) -> dict[str, str]:
+    """Every weights set (or weights file) an extractor names, prepared and verified.
+
+    Returns the sha256 of each file, by name or path, for meta.json. A set that
+    is not prepared raises with the one ``transfer weights prepare`` command.
+    """
+    from transfer import weights as w
+    from transfer.weights.store import require
+
+    known = set(w.list_weights())
+    named, files = [], {}
+    for ext in recipe.extractors.values():
+        for value in ext.get_params(deep=False).values():
+            if isinstance(value, str) and value in known:
+                named.append(value)
+            elif isinstance(value, str | os.PathLike) and os.path.isfile(os.fspath(value)):
+                if str(value).endswith((".keras", ".h5", ".dat", ".pb", ".pth", ".tflite")):
+                    files[os.fspath(value)] = w.file_sha256(value)
+    if named:
+        require(sorted(set(named)))
+        for name in sorted(set(named)):
+            for path in w.weights_files(name):
+                files[f"{name}:{Path(path).name}"] = w.file_sha256(path)
+    return files
+
+
+def _trial(label: str, extractor: Any, view: ImageSet) -> None:
+    """Run a stateless handcrafted extractor on one image, so that a parameter
+    that does not fit the images (an LBP grid larger than the image) fails now."""
+    if extractor.__sklearn_tags__().requires_fit:
+        return
+    if component_tags(extractor).get("kind") != "handcrafted":
+        return
+    try:
+        clone(extractor).fit(view.subset([0])).transform(view.subset([0]))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"extractor {label!r} cannot run on the images ({view.describe(0)}): {exc}"
+        ) from None
+
+
+def plan_run(
+    recipe: Recipe,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    say: Callable[[str], object] | None = None,
+) -> Plan:
+    """Check everything a run of ``recipe`` needs and list its cells.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A validated recipe (components already instantiated and checked).
+    out_dir : path, optional
+        The results folder; checked (see :func:`transfer.recipes.output.plan_output`).
+    force : bool, default=False
+        Allow adding results to an existing folder with other files.
+    say : callable, optional
+        Progress printer.
+
+    Raises
+    ------
+    OutputFolderError, ValueError, FileNotFoundError, ImageReadError, WeightsError
+        Naming the folder, file, key or parameter at fault; nothing is written.
+    """
+    output = plan_output(out_dir, force=force) if out_dir is not None else None
+    config = recipe.config
+    protocol = recipe.protocol
+    data, folds = protocol.select(load_data(recipe))
+    if not folds:
+        raise ValueError(f"the protocol {protocol.name!r} produced no folds")
+    data.check_files()  # every file exists and parses as an image (headers only)
+    targets = protocol.targets(data)
+    views = {
+        label: data.with_transforms(*recipe.extractor_transforms.get(label, ()))
+        for label in recipe.extractors
+    }
+    data.image_shape()  # decodes the first image: a bad transform fails now
+    for label, view in views.items():
+        if view.transforms != data.transforms:
+            view.image_shape()
+        _trial(label, recipe.extractors[label], view)
+    weights = _check_weights(recipe)
+
+    cache_cfg = config["cache"]
+    feature_cache = cell_cache = None
+    if cache_cfg["enabled"]:
+        root = Path(cache_cfg["dir"]).expanduser() if cache_cfg["dir"] else None
+        feature_cache = FeatureCache(root / "features" if root else None)
+        cell_cache = CellCache(root / "cells" if root else None)
+
+    feature_keys = {}
+    for label, ext in recipe.extractors.items():
+        feature_keys[label] = stable_hash(
+            {
+                "extractor": ext.cache_key(),
+                "data": views[label].fingerprint(),
+                "per_fold": bool(ext.__sklearn_tags__().requires_fit),
+            }
+        )
+    fold_defs = [protocol.fold_definition(f) for f in folds]
+    target_digest = array_digest(targets)
+    cells = []
+    for ext_label in recipe.extractors:
+        for head_label, head in recipe.heads.items():
+            for i in range(len(folds)):
+                cell = Cell(ext_label, head_label, i)
+                if cell_cache is not None:
+                    cell.key = cell_key(
+                        features=feature_keys[ext_label],
+                        head=head,
+                        fold=fold_defs[i],
+                        targets=target_digest,
+                        protocol=protocol,
+                        seed=config["seed"],
+                    )
+                    cell.cached = cell_cache.load(cell.key)
+                cells.append(cell)
+    return Plan(
+        recipe,
+        data,
+        folds,
+        targets,
+        views,
+        feature_keys,
+        cells,
+        weights,
+        output,
+        feature_cache,
+        cell_cache,
+    )
+
+
+# -- extract ------------------------------------------------------------------
+
+
+@dataclass
+class Features:
+    """One extractor's features: one array for all folds, or one per fold."""
+
+    per_fold: list[np.ndarray]
+    row: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_features(features: np.ndarray, label: str) -> None:
@@ -120,22 +342,265 @@ def _check_features(features: np.ndarray, label: str) -> None:
         raise ValueError(f"extractor {label!r} returned NaN or infinite features")
 
 
-def _require_weights(recipe: Recipe) -> None:
-    """Pretrained weights named by extractors must load offline, checked before any work."""
-    from transfer.weights.records import list_weights
-    from transfer.weights.store import require
+def extract(plan: Plan, label: str, folds: list[int]) -> Features:
+    """Features of extractor ``label`` for the folds ``folds`` (indices into plan.folds)."""
+    extractor = plan.recipe.extractors[label]
+    view = plan.views[label]
+    t0 = time.perf_counter()
+    if extractor.__sklearn_tags__().requires_fit:
+        per_fold: list[np.ndarray] = [np.empty((0, 0), np.float32)] * len(plan.folds)
+        n_extracted = 0
+        for i in folds:
+            fold = plan.folds[i]
+            ext = clone(extractor).fit(view.subset(fold.train), plan.targets[fold.train])
+            X = None
+            for part in (fold.train, fold.test):
+                F = ext.transform(view.subset(part))
+                if X is None:
+                    X = np.zeros((len(view), F.shape[1]), dtype=np.float32)
+                X[part] = F
+            _check_features(X, label)
+            per_fold[i] = X
+            n_extracted += len(fold.train) + len(fold.test)
+        n_features = per_fold[folds[0]].shape[1]
+        cached = 0
+    else:
+        if plan.feature_cache is not None:
+            got = plan.feature_cache.extract(extractor, view, label=label)
+            features, cached = got.features, got.n_cached
+            n_extracted = got.n_computed
+        else:
+            features = clone(extractor).fit(view).transform(view)
+            cached, n_extracted = 0, len(view)
+        _check_features(features, label)
+        per_fold = [features] * len(plan.folds)
+        n_features = features.shape[1]
+    seconds = time.perf_counter() - t0
+    row = {
+        "extractor": label,
+        "n_images": n_extracted,
+        "n_features": n_features,
+        "seconds": round(seconds, 4),
+        "images_per_second": round(n_extracted / max(seconds, 1e-9), 2) if n_extracted else 0.0,
+        "cached": n_extracted == 0,
+        "n_cached_images": cached,
+    }
+    return Features(per_fold, row)
 
-    known = set(list_weights())
-    names = [
-        str(ext.get_params().get("weights"))
-        for ext in recipe.extractors.values()
-        if str(ext.get_params().get("weights")) in known
-    ]
-    if names:
-        require(names)
+
+# -- evaluate -------------------------------------------------------------------
 
 
-def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = None) -> RunResult:
+@dataclass
+class Outcome:
+    """What one cell gave: its result, or the error it failed with."""
+
+    cell: Cell
+    result: FoldResult | None
+    error: str = ""
+    from_cache: bool = False
+
+
+def _evaluate_one(protocol: Any, head: Any, X: np.ndarray, targets: np.ndarray, fold: Fold):
+    try:
+        return protocol.evaluate(head, X, targets, fold), ""
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def evaluate(
+    plan: Plan, cells: list[Cell], features: Features | None, progress: PhaseProgress
+) -> Iterator[Outcome]:
+    """Run ``cells`` of one extractor (cached ones are read), yielding outcomes as they end."""
+    todo = []
+    for cell in cells:
+        if cell.cached is not None:
+            progress.advance()
+            yield Outcome(cell, cell.cached, from_cache=True)
+        else:
+            todo.append(cell)
+    if not todo:
+        return
+    if features is None:
+        raise RuntimeError("features are needed for cells that are not cached")
+    protocol = plan.recipe.protocol
+    jobs = Parallel(n_jobs=plan.recipe.config["n_jobs"], return_as="generator")(
+        delayed(_evaluate_one)(
+            protocol,
+            plan.recipe.heads[c.head],
+            features.per_fold[c.fold],
+            plan.targets,
+            plan.folds[c.fold],
+        )
+        for c in todo
+    )
+    for cell, (result, error) in zip(todo, jobs, strict=True):
+        if result is not None and plan.cell_cache is not None and cell.key is not None:
+            plan.cell_cache.save(
+                cell.key,
+                result,
+                {"extractor": cell.extractor, "head": cell.head, "fold": cell.fold},
+            )
+        if error:
+            error = f"head {cell.head!r} on {cell.extractor!r}, fold {cell.fold}: {error}"
+            log.warning("%s", error)
+        progress.advance()
+        yield Outcome(cell, result, error)
+
+
+# -- write -----------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """Where a run wrote its results, and its main tables."""
+
+    out_dir: Path
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    extraction: pd.DataFrame
+    n_failed: int = 0
+    n_cached: int = 0
+    seconds: float = 0.0
+
+
+def _component_meta(recipe: Recipe, section: str, built: dict) -> dict:
+    return {
+        c["label"]: {
+            "name": c["name"],
+            "params": c["params"],
+            "tags": component_tags(built[c["label"]]),
+        }
+        for c in recipe.config[section]
+    }
+
+
+def write_results(
+    plan: Plan,
+    outcomes: list[Outcome],
+    extraction_rows: list[dict],
+    folder: Path,
+    *,
+    started: datetime,
+    seconds: float,
+    command: str | None,
+) -> pd.DataFrame:
+    """Write results.csv, the protocol's item and curve files, meta.json, recipe.yaml."""
+    recipe, protocol = plan.recipe, plan.recipe.protocol
+    rows, items, curves = [], [], {}
+    for o in outcomes:
+        fold = plan.folds[o.cell.fold]
+        n_train, n_test = protocol.fold_sizes(fold)
+        row = {"extractor": o.cell.extractor, "head": o.cell.head, "fold": fold.index}
+        row.update(o.result.metrics if o.result else dict.fromkeys(protocol.metrics, np.nan))
+        row.update(
+            {
+                "n_train": n_train,
+                "n_test": n_test,
+                "fit_seconds": round(o.result.fit_seconds, 4) if o.result else np.nan,
+                "predict_seconds": round(o.result.predict_seconds, 4) if o.result else np.nan,
+                "status": "ok" if o.result else "failed",
+                "error": o.error,
+            }
+        )
+        rows.append(row)
+        if o.result is None:
+            continue
+        frame = protocol.item_frame(plan.data, plan.targets, fold, o.result)
+        frame.insert(0, "head", o.cell.head)
+        frame.insert(0, "extractor", o.cell.extractor)
+        items.append(frame)
+        for name, curve in protocol.curve_frames(fold, o.result).items():
+            curve.insert(0, "head", o.cell.head)
+            curve.insert(0, "extractor", o.cell.extractor)
+            curves.setdefault(name, []).append(curve)
+    results = pd.DataFrame(rows)
+    results.to_csv(folder / "results.csv", index=False)
+    pd.DataFrame(extraction_rows).to_csv(folder / "extraction.csv", index=False)
+    if items:
+        pd.concat(items, ignore_index=True).to_csv(folder / protocol.item_file, index=False)
+    for name, frames in curves.items():
+        pd.concat(frames, ignore_index=True).to_csv(folder / name, index=False)
+    config = recipe.config
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    data = plan.data
+    n_failed = int((results["status"] == "failed").sum())
+    meta = {
+        "name": config["name"],
+        "title": config["report"]["title"] or config["title"],
+        "description": config["description"],
+        "recipe_source": recipe.source,
+        "results_dir": str(plan.output.out_dir) if plan.output else None,
+        "command": command,
+        "version": transfer.__version__,
+        "git_commit": git_commit(),
+        "protocol": {
+            "name": protocol.name,
+            "params": protocol.get_params(),
+            "metrics": list(protocol.metrics),
+            "primary_metric": protocol.primary_metric,
+            "n_folds": len(plan.folds),
+            "description": protocol.describe(data, plan.folds),
+            "sections": list(protocol.report_sections),
+            "item_file": protocol.item_file,
+            "curve_files": sorted(curves),
+        },
+        "extractors": _component_meta(recipe, "extractors", recipe.extractors),
+        "heads": _component_meta(recipe, "heads", recipe.heads),
+        "dataset": {
+            "name": data.name,
+            "n_images": len(data),
+            "n_classes": data.n_classes,
+            "class_names": list(data.class_names),
+            "split_counts": data.split_counts(),
+            "transforms": [t.spec() for t in data.transforms],
+            "fingerprint": data.fingerprint(),
+        },
+        "weights": plan.weights,
+        "cells": {
+            "total": len(outcomes),
+            "cached": sum(o.from_cache for o in outcomes),
+            "computed": sum(not o.from_cache and o.result is not None for o in outcomes),
+            "failed": n_failed,
+        },
+        "seed": config["seed"],
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_seconds": round(seconds, 3),
+        "environment": environment(),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    return results
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM cleans up like Ctrl-C (the staging folder is removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_dir: str | os.PathLike,
+    *,
+    console: Callable[[str], object] | None = None,
+    force: bool = False,
+    command: str | None = None,
+    plan: Plan | None = None,
+) -> RunResult:
     """Run ``recipe`` and write its results folder at ``out_dir``.
 
     Parameters
@@ -143,223 +608,146 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, *, console: Any = Non
     recipe : Recipe
         A validated recipe (see :func:`transfer.recipes.load_recipe`).
     out_dir : path
-        The results folder; replaced if it exists, written only on success.
+        The results folder. A new or empty folder, or one a previous run wrote
+        (replaced); any other existing folder is refused unless ``force``.
     console : callable, optional
         Called with one-line progress messages (the CLI passes its printer).
+    force : bool, default=False
+        Add the results to an existing folder holding other files; nothing of
+        those is deleted or overwritten.
+    command : str, optional
+        The command line, recorded in meta.json.
+    plan : Plan, optional
+        A plan from :func:`plan_run` for the same recipe and ``out_dir``.
 
     Returns
     -------
     RunResult
+        With ``n_failed`` > 0 when some cells failed (their errors are in
+        results.csv); the others are complete.
     """
     from transfer.report import build_report
 
     say = console or (lambda msg: log.info("%s", msg))
-    out_dir = Path(out_dir)
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
-    config = recipe.config
-    protocol = recipe.protocol
-
-    # everything that can fail on bad input happens before extraction
-    data, folds = protocol.select(load_data(recipe))
-    targets = data.identity_array() if protocol.uses_identities else data.labels
-    views = {
-        label: data.with_transforms(*recipe.extractor_transforms.get(label, ()))
-        for label in recipe.extractors
-    }
-    data.image_shape()  # decodes the first image: a bad file or transform fails now
-    for view in views.values():
-        if view.transforms != data.transforms:
-            view.image_shape()
-    _require_weights(recipe)
-    say(
-        f"{data.name}: {len(data)} images, {data.n_classes} classes; "
-        f"{len(recipe.extractors)} extractors x {len(recipe.heads)} heads x {len(folds)} folds"
-    )
-
-    cache_cfg = config["cache"]
-    cache = (
-        FeatureCache(Path(cache_cfg["dir"]) / "features" if cache_cfg["dir"] else None)
-        if cache_cfg["enabled"]
-        else None
-    )
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    if plan is None:
+        plan = plan_run(recipe, out_dir, force=force, say=say)
+    assert plan.output is not None
+    for stale in clean_stale_staging(plan.output):
+        say(f"removed {stale}, left by a run that was killed")
+    say(plan.summary())
+    staging = make_staging(plan.output)
     try:
-        rows, pred_rows, cmc_rows, roc_rows, ext_rows = [], [], [], [], []
-        for label, extractor in recipe.extractors.items():
-            ext_data = views[label]
-            stateful = extractor.__sklearn_tags__().requires_fit
-            if stateful:
-                t0 = time.perf_counter()
-                fold_features = []
-                for fold in folds:
-                    ext = clone(extractor).fit(ext_data.subset(fold.train), targets[fold.train])
-                    X = None
-                    for part in (fold.train, fold.test):
-                        F = ext.transform(ext_data.subset(part))
-                        if X is None:
-                            X = np.zeros((len(ext_data), F.shape[1]), dtype=np.float32)
-                        X[part] = F
-                    fold_features.append(X)
-                seconds, cached = time.perf_counter() - t0, False
-                n_features = fold_features[0].shape[1]
-                n_extracted = sum(len(f.train) + len(f.test) for f in folds)
-            else:
-                features, seconds, cached = _extract(extractor, ext_data, cache, label)
-                _check_features(features, label)
-                fold_features = [features] * len(folds)
-                n_features = features.shape[1]
-                n_extracted = len(data)
-            ext_rows.append(
-                {
-                    "extractor": label,
-                    "n_images": n_extracted,
-                    "n_features": n_features,
-                    "seconds": round(seconds, 4),
-                    "images_per_second": round(n_extracted / max(seconds, 1e-9), 2),
-                    "cached": cached,
-                }
+        with _sigterm_as_interrupt():
+            outcomes, extraction_rows = _run_cells(plan, say)
+            results = write_results(
+                plan,
+                outcomes,
+                extraction_rows,
+                staging,
+                started=started,
+                seconds=time.perf_counter() - t_start,
+                command=command,
             )
+            build_report(staging)
+            summary = pd.read_csv(staging / "summary.csv")
+            publish(staging, plan.output, transfer.__version__)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(
+        plan.output.out_dir,
+        results,
+        summary,
+        pd.DataFrame(extraction_rows),
+        n_failed=int((results["status"] == "failed").sum()),
+        n_cached=plan.n_cached,
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+def _run_cells(plan: Plan, say: Callable[[str], object]) -> tuple[list[Outcome], list[dict]]:
+    """Extract and evaluate, extractor by extractor, keeping every finished cell."""
+    recipe = plan.recipe
+    primary = recipe.protocol.primary_metric
+    outcomes: list[Outcome] = []
+    extraction_rows = []
+    for label in recipe.extractors:
+        cells = [c for c in plan.cells if c.extractor == label]
+        missing_folds = sorted({c.fold for c in cells if c.cached is None})
+        features = None
+        if missing_folds:
+            try:
+                features = extract(plan, label, missing_folds)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                error = f"extractor {label!r} failed: {type(exc).__name__}: {exc}"
+                log.warning("%s", error)
+                say(error)
+                outcomes += [
+                    Outcome(c, c.cached, "" if c.cached else error, c.cached is not None)
+                    for c in cells
+                ]
+                extraction_rows.append({"extractor": label, "error": error})
+                continue
+            extraction_rows.append(features.row)
+            row = features.row
             say(
-                f"{label}: {n_features} features, "
+                f"{label}: {row['n_features']} features, "
                 + (
                     "from the cache"
-                    if cached
-                    else f"{n_extracted / max(seconds, 1e-9):.0f} images/s"
+                    if row["cached"]
+                    else f"{row['n_images']} images, {row['images_per_second']:.0f} images/s"
                 )
             )
-            jobs = [
-                (head_label, fold_i) for head_label in recipe.heads for fold_i in range(len(folds))
-            ]
-            outcomes = Parallel(n_jobs=config["n_jobs"])(
-                delayed(protocol.evaluate)(recipe.heads[h], fold_features[i], targets, folds[i])
-                for h, i in jobs
-            )
-            by_head: dict[str, list[float]] = {}
-            for (head_label, fold_i), result in zip(jobs, outcomes, strict=True):
-                fold = folds[fold_i]
-                rows.append(
-                    {
-                        "extractor": label,
-                        "head": head_label,
-                        "fold": fold.index,
-                        **result.metrics,
-                        # pairs for a pair protocol, images otherwise
-                        "n_train": len(getattr(fold, "train_pairs", fold.train)),
-                        "n_test": len(getattr(fold, "test_pairs", fold.test)),
-                        "fit_seconds": round(result.fit_seconds, 4),
-                        "predict_seconds": round(result.predict_seconds, 4),
-                    }
-                )
-                if hasattr(protocol, "score_frame"):
-                    frame = protocol.score_frame(fold, result)
-                    frame.insert(0, "head", head_label)
-                    frame.insert(0, "extractor", label)
-                    pred_rows.append(frame)
-                else:
-                    pred_rows.append(
-                        pd.DataFrame(
-                            {
-                                "extractor": label,
-                                "head": head_label,
-                                "fold": fold.index,
-                                "index": fold.test,
-                                "y_true": targets[fold.test],
-                                "y_pred": result.y_pred,
-                            }
-                        )
-                    )
-                if "fpr" in result.curves:
-                    roc_rows.append(
-                        pd.DataFrame(
-                            {
-                                "extractor": label,
-                                "head": head_label,
-                                "fold": fold.index,
-                                "fpr": result.curves["fpr"],
-                                "tpr": result.curves["tpr"],
-                            }
-                        )
-                    )
-                if "cmc" in result.curves:
-                    cmc = result.curves["cmc"]
-                    cmc_rows.append(
-                        pd.DataFrame(
-                            {
-                                "extractor": label,
-                                "head": head_label,
-                                "fold": fold.index,
-                                "rank": np.arange(1, len(cmc) + 1),
-                                "rate": cmc,
-                            }
-                        )
-                    )
-                by_head.setdefault(head_label, []).append(result.metrics[protocol.primary_metric])
-            for head_label, scores in by_head.items():
+        else:
+            extraction_rows.append({"extractor": label, "cached": True, "n_images": 0})
+            say(f"{label}: every cell cached")
+        with PhaseProgress(f"heads on {label}", len(cells), say=say) as progress:
+            done = list(evaluate(plan, cells, features, progress))
+        outcomes += done
+        by_head: dict[str, list[float]] = {}
+        for o in done:
+            if o.result is not None:
+                by_head.setdefault(o.cell.head, []).append(o.result.metrics[primary])
+        for head_label in recipe.heads:
+            scores = by_head.get(head_label, [])
+            failed = sum(o.result is None and o.cell.head == head_label for o in done)
+            text = f"  {label} + {head_label}: "
+            if scores:
                 spread = np.std(scores, ddof=1) if len(scores) > 1 else 0.0
-                say(
-                    f"  {label} + {head_label}: {protocol.primary_metric} "
-                    f"{np.mean(scores):.4f} ± {spread:.4f}"
-                )
-
-        results = pd.DataFrame(rows)
-        extraction = pd.DataFrame(ext_rows)
-        results.to_csv(tmp / "results.csv", index=False)
-        extraction.to_csv(tmp / "extraction.csv", index=False)
-        predictions = "scores.csv" if hasattr(protocol, "score_frame") else "predictions.csv"
-        pd.concat(pred_rows, ignore_index=True).to_csv(tmp / predictions, index=False)
-        if roc_rows:
-            pd.concat(roc_rows, ignore_index=True).to_csv(tmp / "roc.csv", index=False)
-        if cmc_rows:
-            pd.concat(cmc_rows, ignore_index=True).to_csv(tmp / "cmc.csv", index=False)
-        (tmp / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        finished = datetime.now(timezone.utc)
-        meta = {
-            "name": config["name"],
-            "title": config["report"]["title"] or config["title"],
-            "description": config["description"],
-            "recipe_source": recipe.source,
-            "protocol": {
-                "name": protocol.name,
-                "params": protocol.get_params(),
-                "metrics": list(protocol.metrics),
-                "primary_metric": protocol.primary_metric,
-                "n_folds": len(folds),
-            },
-            "dataset": {
-                "name": data.name,
-                "n_images": len(data),
-                "n_classes": data.n_classes,
-                "class_names": list(data.class_names),
-                "transforms": [t.spec() for t in data.transforms],
-                "fingerprint": data.fingerprint(),
-            },
-            "seed": config["seed"],
-            "started": started.isoformat(timespec="seconds"),
-            "finished": finished.isoformat(timespec="seconds"),
-            "duration_seconds": round(time.perf_counter() - t_start, 3),
-            "environment": environment(),
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        build_report(tmp)
-        summary = pd.read_csv(tmp / "summary.csv")
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return RunResult(out_dir, results, summary, extraction)
+                text += f"{primary} {np.mean(scores):.4f} ± {spread:.4f}"
+            if failed:
+                text += f" ({failed} failed)"
+            say(text)
+    position = {id(c): i for i, c in enumerate(plan.cells)}
+    outcomes.sort(key=lambda o: position[id(o.cell)])
+    return outcomes, extraction_rows
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``, replacing an existing results folder."""
-    if dst.exists():
-        if not dst.is_dir():
-            raise FileExistsError(f"{dst} exists and is not a folder")
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+def closing_table(result: RunResult, primary: str) -> str:
+    """The main table (extractors x heads, primary metric mean ± std) and the headline."""
+    s = result.summary
+    mean, std = f"{primary}_mean", f"{primary}_std"
+    if mean not in s or s.empty:
+        return "no results"
+    cells = s.assign(
+        cell=[
+            "failed" if pd.isna(m) else f"{m:.3f} ± {0.0 if pd.isna(d) else d:.3f}"
+            for m, d in zip(s[mean], s[std] if std in s else [0.0] * len(s), strict=True)
+        ]
+    )
+    table = cells.pivot(index="extractor", columns="head", values="cell")
+    table = table.reindex(index=list(dict.fromkeys(s["extractor"])))
+    table = table.reindex(columns=list(dict.fromkeys(s["head"]))).fillna("")
+    best = s.loc[s[mean].idxmax()] if s[mean].notna().any() else None
+    lines = [f"{primary} (mean ± std over folds):", table.to_string()]
+    if best is not None:
+        lines.append(f"best: {best['extractor']} + {best['head']}: {primary} {best[mean]:.4f}")
+    lines.append(
+        f"elapsed {format_seconds(result.seconds)}"
+        + (f"; {result.n_cached} cells from the cache" if result.n_cached else "")
+    )
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,8 +256,40 @@ def _instantiate(registry: Any, comp: dict, path: tuple, ctx: _Context) -> Any:
         if hasattr(obj, "_parameter_constraints"):
             validate_params(obj)
     except (ValueError, TypeError) as exc:
-        raise ctx.error((*path, "params"), str(exc)) from None
+        message = str(exc)
+        hinted = {k: _number_hint(v) for k, v in comp["params"].items() if _number_hint(v)}
+        # the parameter the message names, when it is one of them
+        named = [k for k in hinted if repr(k) in message] or list(hinted)
+        if not named:
+            raise ctx.error((*path, "params"), message) from None
+        where = (*path, "params", named[0]) if len(named) == 1 else (*path, "params")
+        raise ctx.error(where, " ".join([message, *(hinted[k] for k in named)])) from None
     return obj
+
+
+# PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent: 1e-3
+# and 1.0e3 stay strings there.
+_EXPONENT = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?[eE]([-+]?)(\d+)")
+_SPECIAL = {"inf": ".inf", "+inf": ".inf", "-inf": "-.inf", "nan": ".nan"}
+
+
+def _number_hint(value: Any) -> str:
+    """How to write a number that YAML read as a string, or "" when ``value`` is none."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    m = _EXPONENT.fullmatch(text)
+    if m and (m[2] or m[3]):
+        fixed = f"{m[1]}{m[2] or '0'}.{m[3] or '0'}e{m[4] or '+'}{m[5]}"
+    elif text.lower() in _SPECIAL:
+        fixed = _SPECIAL[text.lower()]
+    else:
+        return f"YAML reads {value!r} as a string because it is quoted; write {text} unquoted"
+    return f"YAML reads {value} as a string; write {fixed}"
 
 
 @dataclass
@@ -277,8 +310,29 @@ class Recipe:
         return self.config["name"]
 
 
+def _is_component_slot(keys: list) -> bool:
+    """Whether ``keys`` leads to a component list, or an item of one (e.g. ``heads.0``)."""
+    top = SCHEMA.get(keys[0]) if keys and isinstance(keys[0], str) else None
+    if top is None or top[0] != COMPONENT:
+        return False
+    return len(keys) == 1 or (len(keys) == 2 and isinstance(keys[1], int))
+
+
 def set_override(config: dict, assignment: str) -> None:
-    """Apply one ``--set key.sub=value`` (value parsed as YAML) in place."""
+    """Apply one ``--set key.sub=value`` (value parsed as YAML) in place.
+
+    A bare component name on the way (``heads: [knn]`` with ``--set
+    heads.0.params.n_neighbors=3``) becomes a ``{name: ...}`` mapping, and a
+    single component a one-item list.
+
+    Raises
+    ------
+    RecipeError
+        Naming the assignment and the key when it has no ``=``, a key is
+        empty, the value is not YAML, or the path walks into a value that
+        has no such key (a scalar, a list indexed by a name, an item past
+        the end).
+    """
     if "=" not in assignment:
         raise RecipeError(f"--set {assignment!r}: expected key=value, e.g. data.root=/data")
     dotted, raw = assignment.split("=", 1)
@@ -286,31 +340,51 @@ def set_override(config: dict, assignment: str) -> None:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError as exc:
         raise RecipeError(f"--set {assignment!r}: cannot parse the value: {exc}") from None
-    keys = [int(k) if k.isdigit() else k for k in dotted.strip().split(".")]
+    parts = dotted.strip().split(".")
+    if "" in parts:
+        raise RecipeError(
+            f"--set {assignment!r}: empty key in {dotted.strip()!r}; write dotted keys such as "
+            "protocol.params.n_repeats"
+        )
+    keys: list = [int(k) if k.isdigit() else k for k in parts]
     if len(keys) == 2 and keys[0] == "protocol" and keys[1] not in ("name", "params"):
         keys = ["protocol", "params", keys[1]]  # protocol.KEY is short for protocol.params.KEY
+
+    def fail(i: int, problem: str) -> RecipeError:
+        return RecipeError(
+            f"--set {assignment!r}: key {_fmt_path(tuple(keys[: i + 1]))}: {problem}"
+        )
+
     node: Any = config
-    for i, k in enumerate(keys[:-1]):
-        nxt = keys[i + 1]
+    for i, k in enumerate(keys):
+        parent = _fmt_path(tuple(keys[:i]))
         if isinstance(node, list):
-            if not isinstance(k, int) or k >= len(node):
-                raise RecipeError(
-                    f"--set {assignment!r}: no item {k!r} in {'.'.join(map(str, keys[:i]))}"
-                )
-            if isinstance(node[k], str):  # a bare component name becomes a mapping
-                node[k] = {"name": node[k]}
-            node = node[k]
-        else:
-            if k not in node or node[k] is None:
-                node[k] = [] if isinstance(nxt, int) else {}
-            elif isinstance(node[k], str) and not isinstance(nxt, int):
-                node[k] = {"name": node[k]}
-            node = node[k]
-    last = keys[-1]
-    if isinstance(node, list):
-        if not isinstance(last, int) or last >= len(node):
-            raise RecipeError(f"--set {assignment!r}: no list item {last!r}")
-    node[last] = value
+            items = f"(0 to {len(node) - 1})" if node else "(it is empty)"
+            if not isinstance(k, int):
+                raise fail(i, f"{parent} is a list: index it by item number {items}")
+            if k >= len(node):
+                raise fail(i, f"no item {k} in {parent}, which has {len(node)} {items}")
+        elif not isinstance(node, dict):
+            raise fail(
+                i,
+                f"{parent} is {node!r} ({_type_names((type(node),))}), not a mapping: "
+                f"it has no key {k!r}",
+            )
+        if i == len(keys) - 1:
+            node[k] = value
+            return
+        nxt = keys[i + 1]
+        child = node[k] if isinstance(node, list) else node.get(k)
+        if child is None:
+            child = [] if isinstance(nxt, int) else {}
+        elif _is_component_slot(keys[: i + 1]):
+            # recipes may write a component as a bare name, and a list of one as that item
+            if len(keys[: i + 1]) == 1 and isinstance(child, str | dict) and isinstance(nxt, int):
+                child = [child]
+            elif isinstance(child, str) and not isinstance(nxt, int):
+                child = {"name": child}
+        node[k] = child
+        node = child
 
 
 def load_recipe_text(text: str, source: str, overrides: list[str] | None = None) -> Recipe:
@@ -329,11 +403,52 @@ def load_recipe_text(text: str, source: str, overrides: list[str] | None = None)
         set_override(raw, assignment)
     ctx = _Context(source, _line_index(text))
     config = _check_mapping(raw, SCHEMA, (), ctx)
-    if not config["name"]:
-        config["name"] = Path(source).stem
+    explicit = bool(config["name"])
+    if not explicit:
+        # a file name is the user's to choose: make a valid name of it
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(source).stem).replace("..", "-")
+        config["name"] = stem.lstrip(".-") or "recipe"
+    by_set = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "name"]
+    _check_name(config["name"], ctx, explicit, by_set[-1] if by_set else None)
     if not config["title"]:
         config["title"] = config["name"]
     return build_recipe(config, ctx)
+
+
+# The name is a folder under results/: one path component, never hidden.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def _check_name(name: str, ctx: _Context, explicit: bool, assignment: str | None) -> None:
+    """Refuse a recipe name that would escape or hide its results folder.
+
+    ``explicit`` is False when the name comes from the file name;
+    ``assignment`` is the ``--set name=...`` that gave it, if any.
+    """
+    if _NAME.fullmatch(name) and ".." not in name:
+        return
+    if "/" in name or "\\" in name:
+        why = "it contains a path separator"
+    elif name.startswith("."):
+        why = "it starts with '.'"
+    elif ".." in name:
+        why = "it contains '..'"
+    else:
+        bad = sorted({c for c in name if not re.fullmatch(r"[A-Za-z0-9._-]", c)})
+        why = f"it contains {', '.join(map(repr, bad))}"
+    rule = (
+        "it names the results folder (results/<name>): use letters, digits, '-', '_' and "
+        "'.' (not first, never '..'), e.g. orl-identification"
+    )
+    if assignment is not None:
+        raise RecipeError(f"--set {assignment!r}: {name!r} is not a valid name: {why}; {rule}")
+    if explicit:
+        raise ctx.error(("name",), f"{name!r} is not a valid name: {why}; {rule}")
+    raise ctx.error(
+        (),
+        f"the recipe has no 'name' and its file name gives {name!r}, which is not valid: "
+        f"{why}; add a 'name' key ({rule})",
+    )
 
 
 def build_recipe(config: dict, ctx: _Context) -> Recipe:

@@ -4,16 +4,22 @@
 runner (``transfer run``)::
 
     results_dir/
-        meta.json         required: name, protocol, dataset, environment, ...
-        results.csv       required: extractor, head, fold, <metrics>, timings
+        meta.json         required: name, protocol, dataset, extractors, heads,
+                          environment, provenance (command, version, ...)
+        results.csv       required: extractor, head, fold, <metrics>, timings,
+                          status ("ok" / "failed") and error
         recipe.yaml       optional: the resolved recipe, shown verbatim
         extraction.csv    optional: feature extraction timings
         predictions.csv   optional: per-image predictions (confusion matrix)
-        cmc.csv           optional: identification CMC curves per fold
-        roc.csv           optional: verification ROC curves per fold
-        scores.csv        optional: per-pair verification scores and thresholds
+        cmc.csv           optional: CMC curves per fold
+        roc.csv           optional: ROC curves per fold
+        scores.csv        optional: per-pair scores and thresholds
 
-and writes, next to them, ``summary.csv``, ``summary.json``, ``report.md``
+What the page shows is assembled from the sections registered in
+:mod:`transfer.report.sections`: the generic ones always, the protocol's own
+(``meta["protocol"]["sections"]``, e.g. ``["roc", "scores"]``) on request;
+nothing here knows a protocol or a head by name. ``build_report`` writes, next
+to the inputs, ``summary.csv``, ``summary.json``, ``report.md``
 and ``report.html`` (each atomically: a temporary file in the same folder,
 then :func:`os.replace`). The page is self-contained: the plots are inline
 PNG data URIs and there are no external styles, scripts or fonts.
@@ -31,12 +37,14 @@ import numpy as np
 import pandas as pd
 
 from transfer._io import atomic_write_text
+from transfer.report.sections import Section, register_section, unregister_section
 from transfer.report.tables import (
-    best_heads,
+    STATUSES,
     best_pair,
     binary_code_table,
     cmc_mean,
     confusion_matrix,
+    failed_cells,
     pivot,
     roc_mean,
     summarize,
@@ -45,23 +53,37 @@ from transfer.report.tables import (
 __all__ = [
     "Report",
     "ResultsFolder",
+    "Section",
     "best_pair",
     "binary_code_table",
     "build_report",
     "cmc_mean",
     "confusion_matrix",
+    "failed_cells",
     "load_results",
     "pivot",
+    "register_section",
     "roc_mean",
     "summarize",
+    "unregister_section",
 ]
 
 #: Columns of results.csv that are not metrics.
 NON_METRIC_COLUMNS = frozenset(
-    {"extractor", "head", "fold", "n_train", "n_test", "fit_seconds", "predict_seconds"}
+    {
+        "extractor",
+        "head",
+        "fold",
+        "n_train",
+        "n_test",
+        "fit_seconds",
+        "predict_seconds",
+        "status",
+        "error",
+    }
 )
 
-_PAIR_DTYPES = {"extractor": str, "head": str}
+_PAIR_DTYPES = {"extractor": str, "head": str, "status": str, "error": str}
 
 
 @dataclass
@@ -113,10 +135,36 @@ class ResultsFolder:
         return parsed if isinstance(parsed, dict) else {}
 
     @property
-    def heads_config(self) -> list:
-        """The recipe's ``heads`` entries (empty list when unknown)."""
-        heads = self.recipe.get("heads")
-        return list(heads) if isinstance(heads, list) else []
+    def heads(self) -> dict[str, dict]:
+        """``meta["heads"]``: label -> ``{"name", "params", "tags"}`` (empty when absent)."""
+        heads = self.meta.get("heads")
+        return dict(heads) if isinstance(heads, dict) else {}
+
+    @property
+    def extractors(self) -> dict[str, dict]:
+        """``meta["extractors"]``: label -> ``{"name", "params", "tags"}`` (empty when absent)."""
+        extractors = self.meta.get("extractors")
+        return dict(extractors) if isinstance(extractors, dict) else {}
+
+    @property
+    def sections(self) -> list[str]:
+        """The report sections the protocol asks for.
+
+        ``protocol.sections`` when meta.json has it, else inferred from the
+        curve files present (see :func:`transfer.report.sections.requested_sections`).
+        """
+        from transfer.report.sections import requested_sections
+
+        return requested_sections(self.meta, self.path)
+
+    @property
+    def results_dir(self) -> str:
+        """The folder's name for the page: ``meta["results_dir"]``, else the folder name.
+
+        The runner builds the report in a temporary folder and moves it into
+        place afterwards, so the folder being read may not carry the final name.
+        """
+        return str(self.meta.get("results_dir") or self.path.name)
 
     @property
     def protocol(self) -> dict:
@@ -192,6 +240,14 @@ def load_results(results_dir: str | os.PathLike) -> ResultsFolder:
         return _read_csv(p) if p.is_file() else None
 
     recipe = path / "recipe.yaml"
+    if "status" in results.columns:
+        status = results["status"].fillna("ok").astype(str).str.strip().str.lower()
+        bad = sorted(set(status) - set(STATUSES))
+        if bad:
+            raise ValueError(
+                f"{path / 'results.csv'}: column 'status' has the value(s) {bad}; "
+                f"expected one of {list(STATUSES)}"
+            )
     folder = ResultsFolder(
         path=path,
         meta=meta,
@@ -215,6 +271,12 @@ def load_results(results_dir: str | os.PathLike) -> ResultsFolder:
         raise ValueError(
             f"primary_metric {folder.primary_metric!r} is not one of the metrics {metrics}"
         )
+    from transfer.report.sections import requested_sections
+
+    try:  # validate protocol.sections now, with the file's path in the message
+        requested_sections(meta)
+    except ValueError as exc:
+        raise ValueError(f"{path / 'meta.json'}: {exc}") from None
     return folder
 
 
@@ -241,12 +303,21 @@ class Report:
     roc : DataFrame or None
         :func:`roc_mean` output (verification).
     binary_codes : DataFrame or None
-        :func:`binary_code_table` of the primary metric (verification runs
-        with a binary Joint Bayesian or Hamming head), else None.
+        :func:`binary_code_table` of the primary metric when some head's
+        tags say it works on binary codes, else None.
+    failed : DataFrame
+        :func:`failed_cells`: extractor, head, fold and error of each failed
+        cell (no rows when every cell ran).
+    with_figures : bool
+        Whether the sections draw their plots (the HTML page needs them; the
+        tables do not).
     figures : dict
-        Plot name -> PNG data URI (filled for the HTML page only).
+        Plot name -> PNG data URI, filled by the sections that draw plots.
     notes : dict
         Plot name -> caption note (e.g. which CMC curves were left out).
+    rendered : list or None
+        The rendered sections, cached by
+        :func:`transfer.report.sections.render_sections`.
     """
 
     folder: ResultsFolder
@@ -258,13 +329,33 @@ class Report:
     cmc: pd.DataFrame | None = None
     roc: pd.DataFrame | None = None
     binary_codes: pd.DataFrame | None = None
+    failed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    with_figures: bool = False
     figures: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    rendered: list | None = field(default=None, repr=False)
 
     @property
     def meta(self) -> dict:
         """The run's ``meta.json``."""
         return self.folder.meta
+
+    @property
+    def sections(self) -> list[str]:
+        """The report sections the protocol asks for (see :attr:`ResultsFolder.sections`)."""
+        return self.folder.sections
+
+    @property
+    def results_dir(self) -> str:
+        """The results folder's final name (see :attr:`ResultsFolder.results_dir`)."""
+        return self.folder.results_dir
+
+    @property
+    def n_folds(self) -> int:
+        """The largest number of folds a pair ran (0 for an empty summary)."""
+        if len(self.summary):
+            return int(self.summary["n_folds"].max())
+        return 0
 
     @property
     def best_row(self) -> pd.Series | None:
@@ -290,12 +381,21 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
     metrics = folder.metrics
     primary = folder.primary_metric
     metrics = [primary] + [m for m in metrics if m != primary]
-    summary = summarize(folder.results, metrics, primary=primary)
+    results = folder.results
+    summary = summarize(results, metrics, primary=primary)
     try:
         best = best_pair(summary, primary)
     except ValueError:
         best = None
-    report = Report(folder=folder, summary=summary, metrics=metrics, primary=primary, best=best)
+    report = Report(
+        folder=folder,
+        summary=summary,
+        metrics=metrics,
+        primary=primary,
+        best=best,
+        failed=failed_cells(results),
+        with_figures=with_figures,
+    )
 
     pred = folder.predictions
     if (
@@ -311,36 +411,9 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
         report.cmc = cmc_mean(folder.cmc)
     if folder.roc is not None and len(folder.roc):
         report.roc = roc_mean(folder.roc)
-    codes = binary_code_table(summary, folder.heads_config, primary)
+    codes = binary_code_table(summary, folder.heads, primary)
     if codes.shape[1]:
         report.binary_codes = codes
-
-    if with_figures:
-        from transfer.report import plots
-
-        report.figures["bars"] = plots.figure_to_data_uri(plots.bar_chart(summary, primary))
-        if report.cmc is not None:
-            fig, note = plots.cmc_plot(report.cmc, summary, primary)
-            report.figures["cmc"] = plots.figure_to_data_uri(fig)
-            report.notes["cmc"] = note
-        if report.roc is not None:
-            fig, note = plots.roc_plot(report.roc, summary, primary)
-            report.figures["roc"] = plots.figure_to_data_uri(fig)
-            report.notes["roc"] = note
-        scores = folder.scores
-        if scores is not None and len(scores):
-            heads = best_heads(summary, primary)
-            fig, note = plots.score_histograms(scores, heads, summary, primary)
-            if fig is not None:
-                report.figures["scores"] = plots.figure_to_data_uri(fig)
-                report.notes["scores"] = note
-        if report.confusion is not None:
-            mask = (pred["extractor"] == best[0]) & (pred["head"] == best[1])
-            n_folds = int(pred.loc[mask, "fold"].nunique()) if "fold" in pred else 1
-            title = f"{best[0]} + {best[1]} (summed over {n_folds} fold{'s' * (n_folds != 1)})"
-            names = folder.class_names if len(folder.class_names) == report.n_classes else None
-            fig = plots.confusion_plot(report.confusion, names, title)
-            report.figures["confusion"] = plots.figure_to_data_uri(fig)
     return report
 
 
@@ -367,7 +440,9 @@ def summary_json(report: Report) -> dict:
     Returns
     -------
     dict
-        JSON-ready (NaN becomes None).
+        JSON-ready (NaN becomes None): ``name``, ``primary_metric``,
+        ``metrics``, ``best``, ``sections`` (those the protocol asked for),
+        ``failed`` (the failed cells), ``summary`` and ``meta``.
     """
     best = None
     row = report.best_row
@@ -386,6 +461,8 @@ def summary_json(report: Report) -> dict:
             "primary_metric": report.primary,
             "metrics": report.metrics,
             "best": best,
+            "sections": report.sections,
+            "failed": report.failed.to_dict(orient="records"),
             "summary": report.summary.to_dict(orient="records"),
             "meta": report.meta,
         }

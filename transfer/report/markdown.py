@@ -1,5 +1,10 @@
 """The text-only Markdown report (the same tables as the HTML page, no plots).
 
+The file is the title, then the Markdown of each section of
+:mod:`transfer.report.sections` in order; the helpers here
+(:func:`markdown_table`, :func:`kv_table`, :func:`text`, :func:`fenced`) are
+what the sections write it with.
+
 ``pandas.DataFrame.to_markdown`` needs the optional ``tabulate`` package, so
 this module has its own small GitHub-flavoured table formatter,
 :func:`markdown_table`.
@@ -15,22 +20,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from transfer.report.html import verification_notes
-from transfer.report.tables import (
-    binary_code_table,
-    display_extraction,
-    display_summary,
-    fit_time_pivot,
-    format_duration,
-    format_mean_std,
-    higher_is_better,
-    pivot,
-)
-
 if TYPE_CHECKING:
     from transfer.report import Report
 
-__all__ = ["markdown_table", "render_markdown"]
+__all__ = ["fenced", "kv_table", "markdown_table", "render_markdown", "text"]
 
 
 def _cell(value: object) -> str:
@@ -109,7 +102,50 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _kv_table(items: Sequence[tuple[str, object]]) -> str:
+def text(value: object) -> str:
+    """A paragraph of plain text for Markdown: HTML-escaped, surrounding space stripped.
+
+    Parameters
+    ----------
+    value : object
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+    """
+    return html.escape(str(value).strip(), quote=False)
+
+
+def fenced(code: str, language: str = "") -> str:
+    """``code`` in a fenced block whose fence is longer than any backtick run in it.
+
+    Parameters
+    ----------
+    code : str
+    language : str, default ""
+        The info string (``"yaml"``).
+
+    Returns
+    -------
+    str
+    """
+    fence = _fence(code)
+    return f"{fence}{language}\n{code.rstrip(chr(10))}\n{fence}"
+
+
+def kv_table(items: Sequence[tuple[str, object]]) -> str:
+    """Key/value pairs as a two-column table; None and ``""`` values are left out.
+
+    Parameters
+    ----------
+    items : sequence of (str, object)
+
+    Returns
+    -------
+    str
+        The table, or ``_Not recorded._`` when nothing is left.
+    """
     kept = [(k, v) for k, v in items if v is not None and v != ""]
     if not kept:
         return "_Not recorded._"
@@ -128,159 +164,25 @@ def render_markdown(report: Report) -> str:
     Returns
     -------
     str
-        The Markdown text.
+        The title and description, a line naming the plots of
+        ``report.html``, then the Markdown of each section of
+        :func:`transfer.report.sections.render_sections` that has some.
     """
+    from transfer.report.sections import render_sections
+
     meta = report.meta
-    protocol = meta.get("protocol") or {}
-    dataset = meta.get("dataset") or {}
-    env = meta.get("environment") or {}
-    title = meta.get("title") or meta.get("name") or "transfer report"
+    title = meta.get("title") or meta.get("name") or report.results_dir or "transfer report"
     out: list[str] = [f"# {_cell(title)}", ""]
     if meta.get("description"):
-        out += [html.escape(str(meta["description"]).strip(), quote=False), ""]
-    plots = ["bar chart"]
-    if report.roc is not None:
-        plots.append("ROC curves")
-    if report.folder.scores is not None:
-        plots.append("score histograms")
-    if report.cmc is not None:
-        plots.append("CMC curves")
-    if report.confusion is not None:
-        plots.append("confusion matrix")
-    out += [f"Plots ({', '.join(plots)}) are in `report.html` next to this file.", ""]
-
-    row = report.best_row
-    if row is not None:
-        p = report.primary
-        n = int(row["n_folds"])
-        out += [
-            f"**Best pair:** {_cell(row['extractor'])} + {_cell(row['head'])}, "
-            f"{p} = {format_mean_std(row[f'{p}_mean'], row[f'{p}_std'])} "
-            f"(mean ± std over {n} fold{'s' * (n != 1)}; {len(report.summary)} pairs compared)",
-            "",
-        ]
-
-    transforms = dataset.get("transforms") or []
-    out += ["## Dataset", ""]
-    out.append(
-        _kv_table(
-            [
-                ("name", dataset.get("name")),
-                ("images", dataset.get("n_images")),
-                ("classes", dataset.get("n_classes")),
-                (
-                    "transforms",
-                    ", ".join(
-                        t if isinstance(t, str) else json.dumps(t, sort_keys=True)
-                        for t in transforms
-                    )
-                    or "none",
-                ),
-            ]
-        )
-    )
-    out += ["", "## Protocol", ""]
-    params = protocol.get("params") or {}
-    out.append(
-        _kv_table(
-            [
-                ("name", protocol.get("name")),
-                *[(str(k), v) for k, v in params.items()],
-                ("metrics", ", ".join(report.metrics)),
-                ("primary metric", report.primary),
-            ]
-        )
-    )
-
-    out += ["", "## Results", ""]
-    for metric in report.metrics:
-        table = pivot(report.summary, metric)
-        values = pivot(report.summary, metric, formatted=False)
-        bold = None
-        stacked = values.stack()
-        if len(stacked.dropna()):
-            bold = stacked.idxmax() if higher_is_better(metric) else stacked.idxmin()
-        out += [f"### {metric}: extractor \N{MULTIPLICATION SIGN} head", ""]
-        out.append(markdown_table(table, index=True, corner="extractor \\ head", bold=bold))
-        out += ["", "Mean ± sample std (ddof=1) over folds; best mean in bold.", ""]
-        for note in verification_notes(report, metric):
-            out += [note, ""]
-    out += ["### All pairs, best first", ""]
-    out.append(markdown_table(display_summary(report.summary, report.metrics)))
-
-    codes = report.binary_codes
-    if codes is not None and codes.shape[1]:
-        values = binary_code_table(
-            report.summary, report.folder.heads_config, report.primary, formatted=False
-        )
-        stacked = values.stack()
-        bold = None
-        if len(stacked.dropna()):
-            bold = stacked.idxmax() if higher_is_better(report.primary) else stacked.idxmin()
-        out += ["", "## Real-valued vs binary codes", ""]
-        out.append(markdown_table(codes, index=True, corner="extractor", bold=bold))
-        out += [
-            "",
-            f"{report.primary} (mean ± std over folds) of a Joint Bayesian model on the "
-            "real-valued features, a Joint Bayesian model on the binarised features and the "
-            "Hamming distance between the binary codes, as compared by Sun, Wang and Tang, "
-            '"Deeply learned face representations are sparse, selective, and robust" '
-            "(DeepID2+), CVPR 2015. Heads are recognised from the recipe (`joint_bayesian` "
-            "with `binarize` null or set; `hamming_verifier`); thresholds are chosen on the "
-            "training pairs.",
-        ]
-
-    out += ["", "## Timing", "", "### Feature extraction", ""]
-    ext = report.folder.extraction
-    if ext is not None and len(ext):
-        out.append(markdown_table(display_extraction(ext)))
-        out += ["", "For features loaded from the cache, seconds is the load time.", ""]
-    else:
-        out += ["_No extraction.csv in the results folder._", ""]
-    out += ["### Head fit time (seconds per fold, mean)", ""]
-    out.append(markdown_table(fit_time_pivot(report.summary), index=True, corner="extractor"))
-    out += ["", "### Head predict time (seconds per fold, mean)", ""]
-    out.append(
-        markdown_table(
-            fit_time_pivot(report.summary, "predict_seconds_mean"), index=True, corner="extractor"
-        )
-    )
-
-    out += ["", "## Environment", ""]
-    known = {"python", "platform", "cpu_count", "packages"}
-    out.append(
-        _kv_table(
-            [
-                ("seed", meta.get("seed")),
-                ("started", meta.get("started")),
-                ("finished", meta.get("finished")),
-                ("duration", format_duration(meta.get("duration_seconds"))),
-                ("python", env.get("python")),
-                ("platform", env.get("platform")),
-                ("CPU cores", env.get("cpu_count")),
-                *[(k, v) for k, v in env.items() if k not in known],
-            ]
-        )
-    )
-    packages = env.get("packages") or {}
-    if packages:
-        out += ["", "### Packages", ""]
-        out.append(_kv_table([(str(k), v) for k, v in packages.items()]))
-
-    recipe = report.folder.recipe_text
-    out += ["", "## Recipe", ""]
-    if recipe is None:
-        out += ["_No recipe.yaml in the results folder._", ""]
-    else:
-        fence = _fence(recipe)
-        out += [
-            "<details><summary>recipe.yaml (resolved)</summary>",
-            "",
-            f"{fence}yaml",
-            recipe.rstrip("\n"),
-            fence,
-            "",
-            "</details>",
-            "",
-        ]
+        out += [text(meta["description"]), ""]
+    sections = render_sections(report)
+    plots = [name for _, section in sections for name in section.plots]
+    if plots:
+        out += [f"Plots ({', '.join(plots)}) are in `report.html` next to this file.", ""]
+    for spec, section in sections:
+        if not section.markdown:
+            continue
+        if spec.title:
+            out += [f"## {_cell(spec.title)}", ""]
+        out += [section.markdown.rstrip("\n"), ""]
     return "\n".join(out).rstrip("\n") + "\n"

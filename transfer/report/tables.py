@@ -26,9 +26,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 __all__ = [
-    "BINARY_CODE_COLUMNS",
     "FPR_GRID",
     "PAIR",
+    "best_cell",
     "best_heads",
     "best_pair",
     "binary_code_table",
@@ -36,11 +36,12 @@ __all__ = [
     "confusion_matrix",
     "display_extraction",
     "display_summary",
+    "failed_cells",
+    "failed_mask",
     "fit_time_pivot",
     "format_duration",
     "format_mean_std",
     "format_seconds",
-    "head_entries",
     "higher_is_better",
     "interpolate_roc",
     "pivot",
@@ -87,6 +88,57 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
         raise ValueError(f"{what} is missing the column(s) {missing}; it has {list(frame.columns)}")
 
 
+#: Values of the ``status`` column of results.csv.
+STATUSES = ("ok", "failed")
+
+
+def failed_mask(results: pd.DataFrame) -> pd.Series:
+    """Which rows of results.csv are failed cells.
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``results.csv``; a frame without a ``status`` column (written before
+        the runner recorded failures) is all ok.
+
+    Returns
+    -------
+    Series of bool
+        True where ``status`` is ``"failed"``; an empty status counts as ok.
+    """
+    if "status" not in results.columns:
+        return pd.Series(False, index=results.index)
+    return results["status"].fillna("ok").astype(str).str.strip().str.lower().eq("failed")
+
+
+def failed_cells(results: pd.DataFrame) -> pd.DataFrame:
+    """The failed cells of a run, for the warning box at the top of the report.
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``results.csv``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``extractor``, ``head``, ``fold``, ``error`` (``""`` when
+        none was recorded), one row per failed cell in file order; no rows
+        when every cell ran.
+    """
+    _require_columns(results, [*PAIR, "fold"], "results")
+    rows = results.loc[failed_mask(results)]
+    error = rows["error"] if "error" in rows.columns else pd.Series("", index=rows.index)
+    return pd.DataFrame(
+        {
+            "extractor": rows["extractor"].astype(str).tolist(),
+            "head": rows["head"].astype(str).tolist(),
+            "fold": rows["fold"].tolist(),
+            "error": ["" if pd.isna(e) else str(e) for e in error],
+        }
+    )
+
+
 def summarize(
     results: pd.DataFrame,
     metrics: Sequence[str],
@@ -100,7 +152,7 @@ def summarize(
     results : DataFrame
         One row per extractor x head x fold, with the columns ``extractor``,
         ``head``, ``fold``, one column per metric and, optionally,
-        ``fit_seconds`` and ``predict_seconds``.
+        ``fit_seconds``, ``predict_seconds`` and ``status``.
     metrics : sequence of str
         The metric columns to aggregate.
     primary : str, optional
@@ -111,7 +163,9 @@ def summarize(
     Returns
     -------
     DataFrame
-        Columns ``extractor``, ``head``, ``n_folds``, then ``<metric>_mean``
+        Columns ``extractor``, ``head``, ``n_folds`` (folds that ran),
+        ``n_failed`` (failed folds, see :func:`failed_mask`: their rows are
+        left out of every mean), then ``<metric>_mean``
         and ``<metric>_std`` for each metric, then ``fit_seconds_mean`` and
         ``predict_seconds_mean`` (NaN when the timing columns are absent).
         ``<metric>_std`` is the sample standard deviation over folds
@@ -140,6 +194,7 @@ def summarize(
         raise ValueError(f"results has the same extractor/head/fold more than once: {rows[:5]}")
 
     frame = results.copy()
+    failed = failed_mask(frame)
     for col in metrics:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in _TIMING:
@@ -147,10 +202,15 @@ def summarize(
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
         else:
             frame[col] = np.nan
+    # A failed cell's numbers (a partial timing, say) must not leak into the means.
+    frame.loc[failed, [*metrics, *_TIMING]] = np.nan
+    frame["_ok_fold"] = frame["fold"].where(~failed)
+    frame["_failed"] = failed.astype(int)
 
     grouped = frame.groupby(PAIR, sort=False, dropna=False)
     out = grouped.size().rename("n_folds").reset_index()
-    out["n_folds"] = grouped["fold"].nunique().to_numpy().astype(int)
+    out["n_folds"] = grouped["_ok_fold"].nunique().to_numpy().astype(int)
+    out["n_failed"] = grouped["_failed"].sum().to_numpy().astype(int)
     for col in metrics:
         out[f"{col}_mean"] = grouped[col].mean().to_numpy()
         out[f"{col}_std"] = grouped[col].std(ddof=1).to_numpy()
@@ -234,6 +294,31 @@ def pivot(
     if not formatted:
         table = table.astype(float)
     return table
+
+
+def best_cell(values: pd.DataFrame, metric: str) -> tuple[object, object] | None:
+    """The (row, column) label of the best value of a pivot of float means.
+
+    Parameters
+    ----------
+    values : DataFrame
+        Float cells, e.g. ``pivot(summary, metric, formatted=False)``.
+    metric : str
+        The metric the cells hold (:func:`higher_is_better` gives the
+        direction).
+
+    Returns
+    -------
+    tuple or None
+        ``(row label, column label)`` of the highest (or lowest) value; ties
+        go to the first in row-major order. None when every cell is NaN.
+    """
+    arr = values.to_numpy(dtype=float)
+    if arr.size == 0 or np.isnan(arr).all():
+        return None
+    pick = np.nanargmax if higher_is_better(metric) else np.nanargmin
+    i, j = np.unravel_index(pick(arr), arr.shape)
+    return values.index[i], values.columns[j]
 
 
 def best_pair(summary: pd.DataFrame, metric: str, higher_is_better: bool = True) -> tuple[str, str]:
@@ -480,54 +565,9 @@ def best_heads(summary: pd.DataFrame, metric: str) -> dict[str, str]:
     return {ext: head for ext, (head, _) in out.items()}
 
 
-def head_entries(heads_config: Sequence[object] | None) -> list[dict]:
-    """Normalise a recipe's ``heads`` list to ``{"name", "params", "label"}`` dicts.
-
-    Parameters
-    ----------
-    heads_config : sequence or None
-        The recipe's ``heads``: names (``"svm"``) or mappings with ``name``
-        and optional ``params`` and ``label``.
-
-    Returns
-    -------
-    list of dict
-        One dict per entry. A missing label defaults as in the recipe
-        schema: the name, numbered (``"name-2"``) when the name repeats.
-        Entries without a name are skipped.
-    """
-    entries = []
-    for item in heads_config or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            continue
-        params = item.get("params") if isinstance(item.get("params"), dict) else {}
-        entries.append({"name": item["name"], "params": dict(params), "label": item.get("label")})
-    for e in entries:
-        if e["label"] is None:
-            same = [c for c in entries if c["name"] == e["name"]]
-            e["label"] = e["name"] if len(same) == 1 else f"{e['name']}-{same.index(e) + 1}"
-        e["label"] = str(e["label"])
-    return entries
-
-
-#: Columns of :func:`binary_code_table`, in order.
-BINARY_CODE_COLUMNS = ("Joint Bayesian (real)", "Joint Bayesian (binary)", "Hamming (binary)")
-
-
-def _binary_code_kind(entry: dict) -> str | None:
-    if entry["name"] == "joint_bayesian":
-        binary = entry["params"].get("binarize") is not None
-        return BINARY_CODE_COLUMNS[1] if binary else BINARY_CODE_COLUMNS[0]
-    if entry["name"] == "hamming_verifier":
-        return BINARY_CODE_COLUMNS[2]
-    return None
-
-
 def binary_code_table(
     summary: pd.DataFrame,
-    heads_config: Sequence[object] | None,
+    heads: dict[str, dict] | None,
     metric: str = "accuracy",
     decimals: int = 3,
     formatted: bool = True,
@@ -541,19 +581,19 @@ def binary_code_table(
     representations are sparse, selective, and robust", CVPR 2015). This
     table does the same for every extractor of a run.
 
-    Heads are recognised from the recipe's head entries, not from their
-    labels: ``joint_bayesian`` with ``params.binarize`` null (or absent) is
-    "Joint Bayesian (real)", ``joint_bayesian`` with ``binarize`` set
-    (``zero``, ``median``) is "Joint Bayesian (binary)", and
-    ``hamming_verifier`` is "Hamming (binary)".
+    Heads are placed by their tags (see :mod:`transfer._tags`), never by their
+    names or labels: a head whose ``binary_code_column`` tag is set fills that
+    column, and the table exists only when some head's ``binary_codes`` tag
+    is true (without a binary head the comparison is meaningless).
 
     Parameters
     ----------
     summary : DataFrame
         The output of :func:`summarize`; its ``head`` column holds the head
         labels.
-    heads_config : sequence or None
-        The recipe's ``heads`` entries (see :func:`head_entries`).
+    heads : dict of str to dict, or None
+        ``meta.json``'s ``heads``: label -> ``{"name", "params", "tags"}``.
+        Heads without ``tags`` are ignored.
     metric : str, default "accuracy"
         The metric to show.
     decimals : int, default 3
@@ -565,26 +605,36 @@ def binary_code_table(
     Returns
     -------
     DataFrame
-        Index ``extractor`` (first-appearance order in ``summary``), columns
-        among :data:`BINARY_CODE_COLUMNS` in that order, only those with a
-        matching head in the summary. When several heads fall into one
-        column (say binarize ``zero`` and ``median``), each gets its own
-        column, named ``"<column> [<label>]"``. Empty (no rows, no columns)
-        when the summary has neither a binary Joint Bayesian nor a Hamming
-        head: the comparison is then meaningless.
+        Index ``extractor`` (first-appearance order in ``summary``), one
+        column per ``binary_code_column`` among the heads in the summary:
+        real-valued heads first, then binary ones, each in the order of
+        ``heads``. When several heads share a column (say two binarisation
+        thresholds), each gets its own column, named ``"<column> [<label>]"``.
+        Empty (no rows, no columns) when no head in the summary has
+        ``binary_codes`` true.
     """
     _require_columns(summary, [*PAIR, f"{metric}_mean"], "summary")
     present = set(summary["head"].astype(str))
-    by_kind: dict[str, list[str]] = {k: [] for k in BINARY_CODE_COLUMNS}
-    for entry in head_entries(heads_config):
-        kind = _binary_code_kind(entry)
-        if kind is not None and entry["label"] in present:
-            by_kind[kind].append(entry["label"])
-    if not (by_kind[BINARY_CODE_COLUMNS[1]] or by_kind[BINARY_CODE_COLUMNS[2]]):
+    by_column: dict[str, list[str]] = {}
+    any_binary = False
+    entries = [
+        (str(label), (entry or {}).get("tags") or {})
+        for label, entry in (heads or {}).items()
+        if isinstance(entry, dict)
+    ]
+    # Stable sort: real-valued columns first, as in the paper's table.
+    entries.sort(key=lambda item: bool(item[1].get("binary_codes")))
+    for label, tags in entries:
+        column = tags.get("binary_code_column")
+        if not column or label not in present:
+            continue
+        any_binary = any_binary or bool(tags.get("binary_codes"))
+        by_column.setdefault(str(column), []).append(label)
+    if not any_binary:
         return pd.DataFrame(index=pd.Index([], name="extractor"))
     columns: list[tuple[str, str]] = []
-    for kind, labels in by_kind.items():
-        columns += [(kind if len(labels) == 1 else f"{kind} [{lab}]", lab) for lab in labels]
+    for column, labels in by_column.items():
+        columns += [(column if len(labels) == 1 else f"{column} [{lab}]", lab) for lab in labels]
     values = pivot(summary, metric, decimals=decimals, formatted=formatted)
     table = pd.DataFrame(
         {name: values[label] for name, label in columns}, index=values.index.copy()
@@ -667,7 +717,8 @@ def display_summary(
     -------
     DataFrame
         String cells; columns ``#``, ``extractor``, ``head``, one per metric,
-        ``folds``, ``fit s (mean)``, ``predict s (mean)``.
+        ``folds`` (with the number of failed folds, if any), ``fit s
+        (mean)``, ``predict s (mean)``.
     """
     out = pd.DataFrame(
         {
@@ -681,7 +732,11 @@ def display_summary(
         out[m] = [
             format_mean_std(a, b, decimals) for a, b in zip(summary[f"{m}_mean"], std, strict=True)
         ]
-    out["folds"] = summary["n_folds"].astype(int).astype(str).tolist()
+    failed = summary["n_failed"] if "n_failed" in summary.columns else pd.Series(0, summary.index)
+    out["folds"] = [
+        f"{int(n)} ({int(f)} failed)" if f else str(int(n))
+        for n, f in zip(summary["n_folds"], failed.fillna(0), strict=True)
+    ]
     out["fit s (mean)"] = [format_seconds(v) for v in summary["fit_seconds_mean"]]
     out["predict s (mean)"] = [format_seconds(v) for v in summary["predict_seconds_mean"]]
     return out

@@ -44,7 +44,9 @@ _BN = ("gamma", "beta", "moving_mean", "moving_variance")  # Keras' variable ord
 
 
 def _parse_graph(pb: bytes) -> Any:
-    import tensorflow as tf
+    from transfer._quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(pb)
@@ -53,7 +55,9 @@ def _parse_graph(pb: bytes) -> Any:
 
 def graph_constants(pb: bytes) -> dict[str, np.ndarray]:
     """All ``MobilenetV1/...`` Const tensors of the GraphDef, by node name."""
-    import tensorflow as tf
+    from transfer._quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     return {
         node.name: tf.make_ndarray(node.attr["value"].tensor)
@@ -99,6 +103,9 @@ def keras_weights(consts: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
 
 def build_model(input_size: int = 224, classes: int = 1000) -> Any:
     """An untrained ``keras.applications.MobileNet(alpha=1.0)`` with its top."""
+    from transfer._quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     return keras.applications.MobileNet(
@@ -157,7 +164,9 @@ def run_graph_logits(pb: bytes, images: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_samples, 1001)
     """
-    import tensorflow as tf
+    from transfer._quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     graph_def = _parse_graph(pb)
     graph = tf.Graph()

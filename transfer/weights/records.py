@@ -362,7 +362,9 @@ def prewhiten(images: Any) -> Any:
         mean = x.mean(axis=axes, keepdims=True)
         std = np.maximum(x.std(axis=axes, keepdims=True), 1.0 / np.sqrt(n))
         return ((x - mean) / std).astype(np.float32)
-    import tensorflow as tf
+    from transfer._quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     return tf.image.per_image_standardization(images)
 
@@ -385,6 +387,9 @@ def preprocess_mode(mode: str, images: Any) -> Any:
         return (images - 127.0) / 128.0
     if mode not in PREPROCESSING:
         raise ValueError(f"unknown preprocessing {mode!r}; expected one of {PREPROCESSING}")
+    from transfer._quiet import import_tensorflow
+
+    import_tensorflow()
     from keras.applications import imagenet_utils
 
     if isinstance(images, np.ndarray) or not hasattr(images, "dtype"):

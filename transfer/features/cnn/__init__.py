@@ -6,15 +6,14 @@ the first ``fit``/``transform``.
 
 from transfer.features.cnn.backbones import BACKBONES, Backbone, get_backbone, list_backbones
 from transfer.features.cnn.extractor import (
-    STAGES,
     CNNFeatures,
     center_crop,
     imagenet_class_names,
     imagenet_top_k,
     resolve_weights,
-    to_rgb,
 )
 from transfer.features.cnn.finetune import FineTunedCNN
+from transfer.features.network import STAGES, to_rgb
 
 __all__ = [
     "BACKBONES",

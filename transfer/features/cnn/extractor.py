@@ -3,7 +3,9 @@
 :class:`CNNFeatures` reads the activations of one layer of a pretrained
 ImageNet network, pooled to a vector. The network is built, and its weights
 loaded and checked, on the first ``fit``/``transform``: never at import and
-never in ``__init__``; TensorFlow is imported inside methods only.
+never in ``__init__``; TensorFlow is imported inside methods only. The
+lazy build, batching, pooling, pickling and cache key are those of
+:class:`transfer.features.network.NetworkExtractor`.
 
 References
 ----------
@@ -15,67 +17,39 @@ References
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import importlib.util
-import io
 import json
 import numbers
 import os
-import queue
-import threading
-import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from transfer._progress import track
+from transfer._quiet import import_tensorflow
 from transfer._registry import did_you_mean, register_extractor
-from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf, validate_params
-from transfer.data.imageset import ImageSet
-from transfer.features.base import BaseExtractor, as_image_array, stable_hash
-from transfer.features.cnn.backbones import (
-    BACKBONES,
-    Backbone,
-    get_backbone,
-    keras_imagenet_model,
-    list_backbones,
+from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf
+from transfer.features.base import as_image_array
+from transfer.features.cnn.backbones import BACKBONES, get_backbone, list_backbones
+from transfer.features.network import (
+    NetworkExtractor,
+    ResolvedWeights,
+    layer_names,
+    to_rgb,
+    weights_identity,
 )
-from transfer.weights.records import WEIGHTS, get_record, preprocess_mode
+from transfer.weights.records import WEIGHTS, get_record
 
 __all__ = [
-    "STAGES",
     "CNNFeatures",
     "center_crop",
     "imagenet_class_names",
     "imagenet_top_k",
-    "to_rgb",
+    "read_model_card",
+    "resolve_weights",
 ]
-
-#: Named stages of the network, besides any Keras layer name.
-STAGES = ("global_pool", "logits", "predictions")
-
-
-def to_rgb(images: np.ndarray) -> np.ndarray:
-    """Grey ``(n, h, w)`` or ``(n, h, w, 1)`` to RGB; RGBA drops alpha.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, height, width, 3), float32
-    """
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"expected grey (n, h, w[, 1]), RGB or RGBA images, got an array of shape {x.shape}"
-        )
-    if x.shape[-1] == 1:
-        return np.repeat(x, 3, axis=-1)
-    return x[..., :3]
 
 
 def center_crop(images: np.ndarray, resize: int = 256, crop: int = 224) -> np.ndarray:
@@ -92,8 +66,7 @@ def center_crop(images: np.ndarray, resize: int = 256, crop: int = 224) -> np.nd
     -------
     ndarray of shape (n_samples, crop, crop, 3), float32
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     out = []
     for img in to_rgb(images):
         h, w = img.shape[:2]
@@ -166,19 +139,7 @@ def imagenet_top_k(
     return [[(names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
 
 
-@dataclass(frozen=True)
-class _Resolved:
-    """What ``weights`` (and ``backbone``) of a :class:`CNNFeatures` point at."""
-
-    kind: str  # "prepared" | "imagenet" | "file" | "model"
-    backbone: Backbone | None
-    path: str | None
-    preprocessing: str
-    input_size: int
-    include_top: bool
-
-
-def _model_card(path: Path) -> dict:
+def read_model_card(path: Path) -> dict:
     """The JSON card saved beside a fine-tuned ``.keras`` model (sha256 checked)."""
     from transfer.weights.store import WeightsError, sha256_file
 
@@ -202,7 +163,7 @@ def _model_card(path: Path) -> dict:
 
 def resolve_weights(
     weights: str, backbone: str | None = None, input_size: int | None = None
-) -> _Resolved:
+) -> ResolvedWeights:
     """Interpret the ``weights`` / ``backbone`` pair of :class:`CNNFeatures`.
 
     Raises
@@ -220,7 +181,7 @@ def resolve_weights(
                 f"backbone={backbone!r}; leave backbone unset"
             )
         size = input_size or record.input_size
-        return _Resolved("prepared", bb, None, record.preprocessing, size, record.include_top)
+        return ResolvedWeights("prepared", bb, None, record.preprocessing, size, record.include_top)
     if weights == "imagenet":
         if backbone is None:
             raise ValueError(
@@ -233,7 +194,9 @@ def resolve_weights(
                 f"CNNFeatures: backbone {backbone!r} has no Keras-hosted weights; use "
                 f"weights={bb.weights!r}"
             )
-        return _Resolved("imagenet", bb, None, bb.preprocessing, input_size or bb.input_size, True)
+        return ResolvedWeights(
+            "imagenet", bb, None, bb.preprocessing, input_size or bb.input_size, True
+        )
     path = Path(str(weights)).expanduser()
     if not path.is_file():
         known = [*sorted(WEIGHTS), "imagenet"]
@@ -249,8 +212,8 @@ def resolve_weights(
             "FineTunedCNN.save) or of a weights file"
         )
     if path.suffix == ".keras":
-        card = _model_card(path)
-        return _Resolved(
+        card = read_model_card(path)
+        return ResolvedWeights(
             "model", None, str(path), card["preprocessing"], int(card["input_size"]), True
         )
     if backbone is None:
@@ -259,336 +222,13 @@ def resolve_weights(
             f"one of {', '.join(list_backbones())}"
         )
     bb = get_backbone(backbone)
-    return _Resolved("file", bb, str(path), bb.preprocessing, input_size or bb.input_size, True)
-
-
-def load_network(resolved: _Resolved) -> Any:
-    """The Keras model behind resolved weights; prepared weights are sha256-checked."""
-    import keras
-
-    if resolved.kind == "model":
-        return keras.saving.load_model(resolved.path, compile=False, safe_mode=True)
-    bb = resolved.backbone
-    if resolved.kind == "imagenet":
-        return keras_imagenet_model(bb, resolved.input_size)
-    model = bb.build(resolved.input_size, include_top=resolved.include_top)
-    if resolved.kind == "prepared":
-        from transfer.weights.store import load_path
-
-        model.load_weights(str(load_path(bb.weights if resolved.path is None else resolved.path)))
-    else:
-        model.load_weights(resolved.path)
-    return model
-
-
-def _stage_tensor(model: Any, layer: str) -> tuple[Any, str | None]:
-    """The tensor behind a stage or layer name, and how a stage is reduced."""
-    import keras
-
-    if layer == "global_pool":
-        pools = [
-            lyr for lyr in model.layers if isinstance(lyr, keras.layers.GlobalAveragePooling2D)
-        ]
-        if pools:
-            return pools[-1].output, "avg"
-        flat = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Flatten)]
-        if flat:  # VGG: average the last feature map instead of flattening it
-            return flat[0].input, "avg"
-        raise ValueError("CNNFeatures: this model has no global pooling layer; name a layer")
-    if layer in ("logits", "predictions"):
-        out = model.outputs[0]
-        pooled = isinstance(model.layers[-1], keras.layers.GlobalAveragePooling2D)
-        if len(out.shape) != 2 or pooled:
-            raise ValueError(f"CNNFeatures: these weights have no classifier: no {layer!r} stage")
-        return out, "softmax" if layer == "predictions" else None
-    return model.get_layer(layer).output, None
-
-
-def _layers(layer: str | Sequence[str]) -> tuple[str, ...]:
-    return (layer,) if isinstance(layer, str) else tuple(layer)
-
-
-def make_forward(
-    model: Any,
-    layers: Sequence[str],
-    *,
-    preprocessing: str,
-    input_size: int,
-    pooling: str = "avg",
-    batch_size: int = 32,
-    label: str = "the model",
-) -> Any:
-    """Compile the feature function of a Keras model.
-
-    The returned ``tf.function`` takes a batch of exactly ``batch_size`` RGB
-    images with values in [0, 255] (any height and width: resized inside to
-    ``input_size``), applies ``preprocessing`` (a mode of
-    :func:`transfer.weights.preprocess_mode`), runs the network in inference
-    mode, reduces each of ``layers`` (stages or Keras layer names) to a
-    vector and concatenates them into ``(batch_size, n_features)``.
-
-    Raises
-    ------
-    ValueError
-        Naming an unknown layer (with the closest name) or a stage the model
-        lacks.
-    """
-    import tensorflow as tf
-
-    sub, taps = _tap_model(model, layers, label)
-    size = int(input_size)
-
-    def forward(x):
-        if x.shape[1] != size or x.shape[2] != size:
-            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
-        x = preprocess_mode(preprocessing, x)
-        return _pooled(sub(x, training=False), taps, pooling, batch_size)
-
-    return tf.function(forward, reduce_retracing=True)
-
-
-def _pooled(outs: Any, taps: list, pooling: str, batch_size: int) -> Any:
-    """Reduce each tapped output to ``(batch_size, k)`` and concatenate (``keras.ops``)."""
-    import keras
-
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    vecs = []
-    for y, (_, stage) in zip(outs, taps, strict=True):
-        reduce = stage or pooling
-        if len(y.shape) == 4 and reduce == "avg":
-            y = keras.ops.mean(y, axis=(1, 2))
-        elif len(y.shape) == 4 and reduce == "max":
-            y = keras.ops.max(y, axis=(1, 2))
-        y = keras.ops.reshape(y, (batch_size, -1))
-        vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
-    return vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
-
-
-def _tap_model(model: Any, layers: Sequence[str], label: str) -> tuple[Any, list]:
-    """A Keras model whose outputs are the tensors of ``layers``, and their reductions."""
-    import keras
-
-    names = [*STAGES, *(lyr.name for lyr in model.layers)]
-    taps = []
-    for name in layers:
-        try:
-            taps.append(_stage_tensor(model, name))
-        except ValueError as exc:
-            if name in STAGES:
-                raise ValueError(f"{exc} ({label})") from None
-            raise ValueError(
-                f"CNNFeatures: {label} has no layer {name!r}.{did_you_mean(name, names)} "
-                f"Use one of {STAGES} or a Keras layer name"
-            ) from None
-    return keras.Model(model.inputs, [t for t, _ in taps]), taps
-
-
-def make_tflite_forward(
-    model: Any,
-    layers: Sequence[str],
-    *,
-    preprocessing: str,
-    input_size: int,
-    pooling: str = "avg",
-    batch_size: int = 32,
-    label: str = "the model",
-) -> Any:
-    """The feature function of :func:`make_forward`, run by TensorFlow Lite (XNNPACK).
-
-    The preprocessing, network, pooling and concatenation are converted into
-    one TFLite flat buffer with a fixed batch, run by the interpreter with
-    as many threads as this process may use. On 2 CPU cores this is 2.3-3.6x
-    the throughput of ``model.predict`` in ``benchmarks/bench_cnn.py``, and
-    equal to the TensorFlow path to about 3e-5.
-    """
-    import keras
-    import tensorflow as tf
-
-    sub, taps = _tap_model(model, layers, label)
-    size = int(input_size)
-    inp = keras.Input((size, size, 3), batch_size=batch_size)
-    x = keras.layers.Lambda(lambda t: preprocess_mode(preprocessing, t))(inp)
-    out = _pooled(sub(x), taps, pooling, batch_size)
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every capture
-        flat = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its move to LiteRT
-        interpreter = tf.lite.Interpreter(model_content=flat, num_threads=threads or 1)
-    interpreter.allocate_tensors()
-    in_index = interpreter.get_input_details()[0]["index"]
-    out_index = interpreter.get_output_details()[0]["index"]
-    lock = threading.Lock()  # one interpreter, not thread-safe
-
-    def forward(x):
-        x = tf.convert_to_tensor(x, dtype=tf.float32)
-        if x.shape[1] != size or x.shape[2] != size:
-            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
-        with lock:
-            interpreter.set_tensor(in_index, np.ascontiguousarray(x.numpy(), dtype=np.float32))
-            interpreter.invoke()
-            return interpreter.get_tensor(out_index).copy()
-
-    return forward
-
-
-@functools.lru_cache(maxsize=4)
-def _compiled_forward(
-    resolved: _Resolved,
-    weights_label: str,
-    layers: tuple[str, ...],
-    pooling: str,
-    batch_size: int,
-    file_id: tuple,
-    runtime: str = "tensorflow",
-) -> Any:
-    """Build the network, load its weights, compile :func:`make_forward`.
-
-    Cached so that clones (folds, grid searches) share one model; ``file_id``
-    (path, size, mtime) keeps a re-prepared file from hitting the old model.
-    """
-    build = make_tflite_forward if runtime == "tflite" else make_forward
-    return build(
-        load_network(resolved),
-        layers,
-        preprocessing=resolved.preprocessing,
-        input_size=resolved.input_size,
-        pooling=pooling,
-        batch_size=batch_size,
-        label=f"the model of {weights_label!r}",
+    return ResolvedWeights(
+        "file", bb, str(path), bb.preprocessing, input_size or bb.input_size, True
     )
-
-
-def _prefetch(iterator: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run ``iterator`` in a background thread, ``depth`` items ahead."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in iterator:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # re-raised in the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
-
-
-_TF_DECODABLE = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-
-
-def _file_batches(paths: Sequence[str], size: int, batch_size: int) -> Iterator[np.ndarray]:
-    """Decode and resize image files in a ``tf.data`` pipeline, batch by batch.
-
-    Decoding and resizing run in parallel threads and overlap with the
-    network's compute (``prefetch``); memory holds a few batches only.
-    """
-    import tensorflow as tf
-
-    def load(path):
-        img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        img = tf.image.resize(tf.cast(img, tf.float32), (size, size), antialias=True)
-        return tf.clip_by_value(img, 0.0, 255.0)
-
-    ds = (
-        tf.data.Dataset.from_tensor_slices(list(paths))
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    it = iter(ds)
-    start = 0
-    while True:
-        try:
-            batch = next(it)
-        except StopIteration:
-            return
-        except tf.errors.OpError:
-            from transfer.data.imageset import read_image
-
-            for p in paths[start : start + batch_size]:  # name the file that failed
-                read_image(p)
-            raise
-        start += batch_size
-        yield batch.numpy()
-
-
-def is_decodable_file_set(X: Any) -> bool:
-    """An ``ImageSet`` of image files, with no transforms, that ``tf.data`` can decode."""
-    return (
-        isinstance(X, ImageSet)
-        and X.paths is not None
-        and not X.transforms
-        and len(X) > 0
-        and all(str(p).lower().endswith(_TF_DECODABLE) for p in X.paths)
-    )
-
-
-def run_batches(
-    forward: Any, batches: Iterator[np.ndarray], total: int, batch_size: int, label: str
-) -> np.ndarray:
-    """Run a fixed-batch feature function over ``batches``; ``(total, n_features)`` float32.
-
-    The last chunk is padded to ``batch_size`` (one trace of the function),
-    and the output is filled in place (no second copy of the features).
-    """
-    import tensorflow as tf
-
-    out = None
-    done = 0
-    for batch in track(batches, total=total, description=label):
-        for start in range(0, len(batch), batch_size):
-            chunk = batch[start : start + batch_size]
-            n = len(chunk)
-            if n < batch_size:
-                pad = np.zeros((batch_size - n, *chunk.shape[1:]), dtype=np.float32)
-                chunk = np.concatenate([chunk, pad])
-            y = np.asarray(forward(tf.constant(chunk, dtype=tf.float32)))[:n]
-            if out is None:
-                out = np.empty((total, y.shape[1]), dtype=np.float32)
-            out[done : done + n] = y
-            done += n
-    if out is None or done != total:
-        raise RuntimeError(f"{label}: {done} of {total} images came through")
-    return out
-
-
-def extract(estimator: BaseExtractor, forward: Any, X: Any, input_size: int) -> np.ndarray:
-    """Features of ``X`` through ``forward``, streaming batches of ``estimator.batch_size_``.
-
-    Files are decoded by :func:`_file_batches` (``tf.data``); anything else
-    goes through the estimator's own batching in a background thread.
-    """
-    bs = estimator.batch_size_
-    if is_decodable_file_set(X):
-        batches = _file_batches([str(p) for p in X.paths], input_size, bs)
-    else:
-        batches = _prefetch(to_rgb(b) for b in estimator._iter_batches(X))
-    return run_batches(forward, batches, len(X), bs, type(estimator).__name__)
 
 
 @register_extractor("cnn")
-class CNNFeatures(BaseExtractor):
+class CNNFeatures(NetworkExtractor):
     """Activations of a pretrained CNN, at one or several layers, pooled to a vector.
 
     Images are converted to RGB (grey channels repeated), resized to
@@ -657,9 +297,8 @@ class CNNFeatures(BaseExtractor):
     (n_images, 1280)
     """
 
-    _live_attributes = ("_forward", "_forward_key")
     _parameter_constraints: dict = {
-        **BaseExtractor._parameter_constraints,
+        **NetworkExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
         "backbone": [NONE, Options(tuple(sorted(BACKBONES)))],
         "layer": [InstanceOf(str), SequenceOf(InstanceOf(str))],
@@ -667,7 +306,7 @@ class CNNFeatures(BaseExtractor):
         "input_size": [NONE, Interval(numbers.Integral, 32, None)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "runtime": [Options(("tensorflow", "tflite"))],
-        "image_shape": [NONE, *BaseExtractor._parameter_constraints["image_shape"][1:]],
+        "image_shape": [NONE, *NetworkExtractor._parameter_constraints["image_shape"][1:]],
     }
     _cache_version = 2
 
@@ -692,100 +331,38 @@ class CNNFeatures(BaseExtractor):
         self.runtime = runtime
         self.image_shape = image_shape
 
-    def _resolved(self) -> _Resolved:
+    def _resolved(self) -> ResolvedWeights:
         return resolve_weights(str(self.weights), self.backbone, self.input_size)
 
     def _model_key(self) -> tuple:
         return (
             str(self.weights),
             self.backbone,
-            _layers(self.layer),
             self.pooling,
             self.input_size,
             int(self.batch_size),
             self.runtime,
         )
 
-    def _build(self) -> Any:
-        """The compiled forward pass; loads (and checks) the weights on first use."""
-        if getattr(self, "_forward_key", None) == self._model_key():
-            return self._forward
-        resolved = self._resolved()
+    def _weights_file(self, resolved: ResolvedWeights) -> Path | None:
         if resolved.kind == "prepared":
             from transfer.weights.store import ensure
 
-            path = ensure(str(self.weights))  # checks the sha256 on every load
-        else:
-            path = Path(resolved.path) if resolved.path else None
-        stat = path.stat() if path else None  # a re-prepared file must not hit the old model
-        file_id = (str(path), stat.st_size, stat.st_mtime_ns) if stat else ()
-        self._forward = _compiled_forward(
-            resolved,
-            str(self.weights),
-            _layers(self.layer),
-            self.pooling,
-            int(self.batch_size),
-            file_id,
-            self.runtime,
-        )
-        self._forward_key = self._model_key()
-        return self._forward
+            return ensure(str(self.weights))  # checks the sha256 on every load
+        return super()._weights_file(resolved)
 
     @property
     def input_size_(self) -> int:
         """The network's input side actually used."""
         return self._resolved().input_size
 
-    # -- BaseExtractor ------------------------------------------------------
-    def _fit(self, X: Any, y: Any) -> None:
-        self._build()
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Extract features.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, height, width[, channels]) or ImageSet
-            Images with values in [0, 255]; an ImageSet of image files with no
-            transforms is decoded by ``tf.data``.
-
-        Returns
-        -------
-        features : ndarray of shape (n_samples, n_features), float32
-        """
-        validate_params(self)
-        return extract(self, self._build(), X, self.input_size_)
-
-    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
-        return run_batches(
-            self._build(), iter([to_rgb(images)]), len(images), self.batch_size_, "CNNFeatures"
-        )
-
-    def cache_key(self) -> str:
-        """Covers the class, parameters, the weights' sha256, layers and preprocessing."""
+    def _cache_identity(self) -> dict[str, Any]:
         weights = str(self.weights)
-        if weights in WEIGHTS:
-            record = get_record(weights)
-            identity = {
-                "sha256": record.sha256,
-                "converter_version": record.converter_version,
-                "preprocessing": record.preprocessing,
-            }
-        elif weights == "imagenet":
+        if weights == "imagenet":
+            import_tensorflow()
             import keras
 
             identity = {"keras_imagenet": self.backbone, "keras": keras.__version__}
         else:
-            from transfer.weights.store import sha256_file
-
-            identity = {"file_sha256": sha256_file(weights) if os.path.isfile(weights) else None}
-        return stable_hash(
-            {
-                "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                "version": self._cache_version,
-                "params": {**self.get_params(deep=False), "weights": weights},
-                "weights": identity,
-                "layers": list(_layers(self.layer)),
-                "resize": "bilinear-antialias",
-            }
-        )
+            identity = weights_identity(weights)
+        return {"weights": identity, "layers": list(layer_names(self.layer))}

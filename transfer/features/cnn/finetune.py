@@ -17,7 +17,7 @@ Design choices
   the same :func:`transfer.weights.preprocess_mode` and the same antialiased
   bilinear resize inside the ``tf.data`` graph; features and predictions
   apply them inside the compiled feature function
-  (:func:`~transfer.features.cnn.extractor.make_forward`). The saved model
+  (:func:`~transfer.features.network.make_forward`). The saved model
   therefore holds built-in Keras layers only (no ``Lambda``, no custom layer
   for the channel flip of "caffe" or the per-channel scaling of "torch") and
   loads with ``safe_mode=True`` without importing this module.
@@ -70,22 +70,21 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._io import atomic_write, atomic_write_text
+from transfer._quiet import import_tensorflow
 from transfer._registry import register_extractor
-from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf, validate_params
+from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf
 from transfer.data.imageset import ImageSet
-from transfer.features.base import BaseExtractor, _jsonable, stable_hash
+from transfer.features.base import to_jsonable
 from transfer.features.cnn.backbones import BACKBONES, Backbone
-from transfer.features.cnn.extractor import (
-    _layers,
-    _model_card,
-    _Resolved,
-    _stage_tensor,
+from transfer.features.cnn.extractor import read_model_card, resolve_weights
+from transfer.features.network import (
+    NetworkExtractor,
+    ResolvedWeights,
     extract,
     is_decodable_file_set,
     load_network,
     make_forward,
-    resolve_weights,
-    run_batches,
+    stage_tensor,
     to_rgb,
 )
 from transfer.weights.records import WEIGHTS, get_record, preprocess_mode
@@ -107,6 +106,7 @@ def _model_to_bytes(model: Any) -> bytes:
 
 
 def _model_from_bytes(data: bytes) -> Any:
+    import_tensorflow()  # the first import after unpickling in a fresh process
     import keras
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,12 +125,12 @@ def _weights_sha256(model: Any) -> str:
     return h.hexdigest()
 
 
-def _backbone_of(resolved: _Resolved) -> Backbone | None:
+def _backbone_of(resolved: ResolvedWeights) -> Backbone | None:
     """The backbone preset of resolved weights; a fine-tuned model names it in its card."""
     if resolved.backbone is not None:
         return resolved.backbone
     if resolved.kind == "model":
-        name = _model_card(Path(resolved.path)).get("backbone")
+        name = read_model_card(Path(resolved.path)).get("backbone")
         return BACKBONES.get(name) if name else None
     return None
 
@@ -201,7 +201,7 @@ def _make_trainer(net: Any, augment: Any, body_optimizer: Any, head_ids: set[int
 
 
 @register_extractor("cnn_finetuned")
-class FineTunedCNN(BaseExtractor):
+class FineTunedCNN(NetworkExtractor):
     """A pretrained CNN fine-tuned on labelled images, then used as a feature extractor.
 
     ``fit(X, y)`` replaces the network's classifier by ``Dropout`` and a new
@@ -307,9 +307,8 @@ class FineTunedCNN(BaseExtractor):
     >>> ft.save("lite0_ft.keras")  # then CNNFeatures(weights="lite0_ft.keras")  # doctest: +SKIP
     """
 
-    _live_attributes = ("_forwards",)
     _parameter_constraints: dict = {
-        **BaseExtractor._parameter_constraints,
+        **NetworkExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
         "backbone": [NONE, Options(tuple(sorted(BACKBONES)))],
         "layer": [InstanceOf(str), SequenceOf(InstanceOf(str))],
@@ -387,20 +386,19 @@ class FineTunedCNN(BaseExtractor):
             net = self._net = _model_from_bytes(self._model_bytes)
         return net
 
-    def _forward(self, layers: tuple[str, ...]) -> Any:
+    def _make_forward(self, layers: tuple[str, ...]) -> Any:
         """The compiled feature function of the fine-tuned network for ``layers``."""
-        forwards = self.__dict__.setdefault("_forwards", {})
-        key = (layers, int(self.batch_size))
-        if key not in forwards:
-            forwards[key] = make_forward(
-                self._network(),
-                layers,
-                preprocessing=self.preprocessing_,
-                input_size=self.input_size_,
-                batch_size=int(self.batch_size),
-                label=f"the fine-tuned model of {str(self.weights)!r}",
-            )
-        return forwards[key]
+        return make_forward(
+            self._network(),
+            layers,
+            preprocessing=self.preprocessing_,
+            input_size=self.input_size_,
+            batch_size=int(self.batch_size),
+            label=f"the fine-tuned model of {str(self.weights)!r}",
+        )
+
+    def _input_size(self) -> int:
+        return self.input_size_
 
     # -- fitting ------------------------------------------------------------
     def _labels(self, X: Any, y: Any) -> np.ndarray:
@@ -499,7 +497,7 @@ class FineTunedCNN(BaseExtractor):
         """The pretrained network up to its pooled vector, then Dropout and a new classifier."""
         import keras
 
-        pooled, _ = _stage_tensor(base, "global_pool")
+        pooled, _ = stage_tensor(base, "global_pool")
         x = pooled
         if len(x.shape) == 4 and tuple(x.shape[1:3]) == (1, 1):  # a keepdims pooling
             x = keras.layers.Flatten(name="finetune_flatten")(x)
@@ -529,9 +527,11 @@ class FineTunedCNN(BaseExtractor):
         return trained
 
     def _fit(self, X: Any, y: Any) -> None:
+        import_tensorflow()
         import keras
 
-        for attr in ("_net", "_forwards", "_model_bytes"):
+        self._reset_forward()
+        for attr in ("_net", "_model_bytes"):
             self.__dict__.pop(attr, None)
         labels = self._labels(X, y)
         self.classes_, codes = np.unique(labels, return_inverse=True)
@@ -552,7 +552,7 @@ class FineTunedCNN(BaseExtractor):
         net = self._build_network(base, len(self.classes_), seed)
         self.trainable_layers_ = self._freeze(net, _backbone_of(resolved))
         self._net = net
-        self._forward(_layers(self.layer))  # an unknown layer fails before training
+        self._forward()  # an unknown layer fails before training
 
         train_ds = self._dataset(X, train_idx, codes, shuffle=True, seed=seed)
         val_ds = (
@@ -610,7 +610,7 @@ class FineTunedCNN(BaseExtractor):
             self.best_val_accuracy_ = None
         self.weights_sha256_ = _weights_sha256(net)
 
-    def _base_sha256(self, resolved: _Resolved) -> str | None:
+    def _base_sha256(self, resolved: ResolvedWeights) -> str | None:
         """sha256 of the file the base weights load from (None for Keras' download)."""
         from transfer.weights.store import ensure, sha256_file
 
@@ -621,22 +621,6 @@ class FineTunedCNN(BaseExtractor):
         return None
 
     # -- features and predictions -------------------------------------------
-    def transform(self, X: Any) -> np.ndarray:
-        """Features of the fine-tuned network.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, height, width[, channels]) or ImageSet
-            Images with values in [0, 255].
-
-        Returns
-        -------
-        features : ndarray of shape (n_samples, n_features), float32
-        """
-        check_is_fitted(self)
-        validate_params(self)
-        return self._apply(self._forward(_layers(self.layer)), X)
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of the fine-tuned network's own classifier.
 
@@ -660,12 +644,6 @@ class FineTunedCNN(BaseExtractor):
     def _apply(self, forward: Any, X: Any) -> np.ndarray:
         return extract(self, forward, X, self.input_size_)
 
-    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
-        forward = self._forward(_layers(self.layer))
-        return run_batches(
-            forward, iter([to_rgb(images)]), len(images), self.batch_size_, "FineTunedCNN"
-        )
-
     # -- persistence ------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fine-tuned network as ``.keras`` and its card ``<stem>.json``.
@@ -687,8 +665,8 @@ class FineTunedCNN(BaseExtractor):
         Path
             The ``.keras`` file.
         """
+        tf = import_tensorflow()
         import keras
-        import tensorflow as tf
 
         check_is_fitted(self)
         path = Path(path).expanduser()
@@ -708,8 +686,8 @@ class FineTunedCNN(BaseExtractor):
             "base_weights_sha256": self.base_weights_sha256_,
             "base_source_sha256": get_record(weights).sha256 if weights in WEIGHTS else None,
             "weights_sha256": self.weights_sha256_,
-            "classes": _jsonable(self.classes_),
-            "params": _jsonable(self.get_params(deep=False)),
+            "classes": to_jsonable(self.classes_),
+            "params": to_jsonable(self.get_params(deep=False)),
             "trainable_layers": list(self.trainable_layers_),
             "history": self.history_,
             "n_epochs": self.n_epochs_,
@@ -723,21 +701,15 @@ class FineTunedCNN(BaseExtractor):
         return path
 
     # -- caching ----------------------------------------------------------------
-    def cache_key(self) -> str:
-        """Parameters and, once fitted, the sha256 of the fine-tuned weights.
+    def _cache_identity(self) -> dict[str, Any]:
+        """Once fitted, the sha256 of the fine-tuned weights and the classes.
 
         Each fit (each fold of the runner) trains different weights, so a
         fitted key never matches another fit's; an unfitted instance has a
         key of its parameters only, marked as unfitted.
         """
         fitted = self.__dict__.get("weights_sha256_")
-        return stable_hash(
-            {
-                "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                "version": self._cache_version,
-                "params": {**self.get_params(deep=False), "weights": str(self.weights)},
-                "fitted_weights_sha256": fitted,
-                "classes": _jsonable(self.classes_) if fitted else None,
-                "resize": "bilinear-antialias",
-            }
-        )
+        return {
+            "fitted_weights_sha256": fitted,
+            "classes": to_jsonable(self.classes_) if fitted else None,
+        }

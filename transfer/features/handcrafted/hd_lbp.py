@@ -39,17 +39,17 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._registry import register_extractor
-from transfer._validation import NONE, Interval, IntPair, Options, SequenceOf, as_pair
+from transfer._validation import NONE, InstanceOf, Interval, IntPair, Options, SequenceOf, as_pair
 from transfer.align.template import LANDMARK_NAMES, template_landmarks
 from transfer.features.base import BaseExtractor
 from transfer.features.handcrafted.lbp import (
     METHODS,
-    _bin_table,
-    _check_lbp_params,
+    check_lbp_params,
+    lbp_bin_table,
     lbp_codes,
     lbp_n_bins,
 )
-from transfer.features.handcrafted.pixels import _BOOL, as_grey_batch, check_batch
+from transfer.features.handcrafted.pixels import as_grey_batch, check_batch
 
 __all__ = [
     "DENSE_LANDMARKS",
@@ -260,7 +260,7 @@ def _resize_batch(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _lbp_bins(images: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     """Histogram bin of every pixel's LBP code (as in :func:`lbp_histograms`)."""
     if method == "ror":  # bins are the distinct rotation-invariant codes, renumbered
-        return _bin_table(P, method)[lbp_codes(images, P, R, "default")]
+        return lbp_bin_table(P, method)[lbp_codes(images, P, R, "default")]
     return lbp_codes(images, P, R, method)
 
 
@@ -353,7 +353,7 @@ def hd_lbp_histograms(
     >>> hd_lbp_histograms(images, points, scales=(1.0, 0.5)).shape
     (2, 9440)
     """
-    _check_lbp_params(P, R, method)
+    check_lbp_params(P, R, method)
     images = check_batch(images)
     n, h, w = images.shape
     frame = (h, w) if frame is None else as_pair(frame)
@@ -538,7 +538,7 @@ class HDLBPFeatures(BaseExtractor):
         "P": [Interval(numbers.Integral, 1, 31)],
         "R": [Interval(numbers.Real, 0, None, closed="neither")],
         "method": [Options(METHODS)],
-        "sqrt": [_BOOL],
+        "sqrt": [InstanceOf(bool)],
         "n_components": [NONE, Interval(numbers.Integral, 1, None)],
     }
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from transfer._registry import register_extractor
-from transfer._validation import Interval, IntPair, Options, as_pair
+from transfer._validation import InstanceOf, Interval, IntPair, Options, as_pair
 from transfer.features.base import BaseExtractor
-from transfer.features.handcrafted.pixels import _BOOL, as_grey_batch, check_batch
+from transfer.features.handcrafted.pixels import as_grey_batch, check_batch
 
 __all__ = ["HOGFeatures", "hog_features"]
 
@@ -157,7 +157,7 @@ class HOGFeatures(BaseExtractor):
         "pixels_per_cell": [IntPair()],
         "cells_per_block": [IntPair()],
         "block_norm": [Options(BLOCK_NORMS)],
-        "transform_sqrt": [_BOOL],
+        "transform_sqrt": [InstanceOf(bool)],
     }
 
     def __init__(

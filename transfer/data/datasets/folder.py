@@ -1,0 +1,138 @@
+"""``image_folder``: images in one subfolder per class, with an optional test folder."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from transfer._validation import InvalidParameterError
+from transfer.data._checks import check_extensions, require_folder
+from transfer.data.catalog import DatasetInfo, register_loader
+from transfer.data.datasets._files import (
+    IMAGE_EXTENSIONS,
+    folder_set,
+    image_files,
+    subfolders,
+    warn_dangling,
+)
+from transfer.data.imageset import ImageSet
+
+INFO = DatasetInfo(
+    name="image_folder",
+    summary="Images in one subfolder per class (path/<class>/<image>), loaded lazily.",
+    layout="PATH/<class>/<image>; optional test folder of the same layout (test_path)",
+)
+
+
+@register_loader(INFO)
+def image_folder(
+    path: str | os.PathLike | None = None,
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    name: str | None = None,
+    test_path: str | os.PathLike | None = None,
+) -> ImageSet:
+    """Images in one subfolder per class (``path/<class>/<image>``), loaded lazily.
+
+    Classes are the subfolder names in sorted order; label ``k`` is the
+    ``k``-th class. Images within a class are in sorted file-name order. Hidden
+    files and folders (starting with ``.``) and files with other extensions are
+    ignored. A class folder with no image is skipped with a ``UserWarning``
+    (a class without images cannot be trained or tested on), and so are
+    symbolic links whose target is missing (one warning naming the first few).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder holding the class subfolders.
+    extensions : sequence of str
+        Image file extensions to take (case-insensitive).
+    name : str, optional
+        Name for reports; defaults to the folder's name.
+    test_path : str or path-like, optional
+        A second folder of the same layout holding the test images: the
+        result then carries the split (``"train"`` for ``path``, ``"test"``
+        for ``test_path``), which the protocols use as given. Its classes
+        must be classes of ``path``.
+
+    Returns
+    -------
+    ImageSet
+        Lazy (``paths``), with ``root = path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When ``path`` has no class subfolders, or no images under any of them.
+    """
+    folder = require_folder("image_folder", path, "one subfolder of images per class")
+    exts = check_extensions("image_folder", extensions)
+    if name is not None and not (isinstance(name, str) and name):
+        raise InvalidParameterError(
+            f"The 'name' parameter of the 'image_folder' loader must be a non-empty str; "
+            f"got {name!r}."
+        )
+    dangling: list[str] = []
+    classes = sorted(subfolders(folder, dangling))
+    if not classes:
+        loose = len(image_files(folder, exts))
+        hint = f" (it holds {loose} images directly)" if loose else ""
+        raise ValueError(
+            f"no class subfolders in {folder!r}{hint}: image_folder expects one subfolder "
+            "of images per class, e.g. PATH/cat/001.jpg"
+        )
+    files = {c: sorted(image_files(os.path.join(folder, c), exts, dangling)) for c in classes}
+    empty = [c for c in classes if not files[c]]
+    if len(empty) == len(classes):
+        warn_dangling("image_folder", dangling)
+        raise ValueError(f"no images found under {folder!r} (extensions {', '.join(exts)})")
+    if empty:
+        shown = ", ".join(empty[:10]) + (", ..." if len(empty) > 10 else "")
+        warnings.warn(
+            f"image_folder: skipping {len(empty)} class folder(s) with no images under "
+            f"{folder!r}: {shown}",
+            UserWarning,
+            stacklevel=2,
+        )
+        classes = [c for c in classes if files[c]]
+    train = folder_set(name or os.path.basename(folder), folder, classes, files)
+    if test_path is None:
+        warn_dangling("image_folder", dangling)
+        return train
+    test_folder = require_folder(
+        "image_folder", test_path, "the test images, one subfolder per class"
+    )
+    test_classes = sorted(subfolders(test_folder, dangling))
+    unknown = [c for c in test_classes if c not in classes]
+    if unknown:
+        raise ValueError(
+            f"the test folder {test_folder!r} has classes the training folder {folder!r} lacks: "
+            f"{', '.join(unknown[:10])}"
+        )
+    test_files = {
+        c: sorted(image_files(os.path.join(test_folder, c), exts, dangling))
+        if c in test_classes
+        else []
+        for c in classes
+    }
+    warn_dangling("image_folder", dangling)
+    if not any(test_files.values()):
+        raise ValueError(f"no images found under the test folder {test_folder!r}")
+    paths = list(train.paths)
+    labels = list(train.labels)
+    for k, cls in enumerate(classes):
+        paths += [os.path.join(test_folder, cls, f) for f in test_files[cls]]
+        labels += [k] * len(test_files[cls])
+    split = np.array(["train"] * len(train) + ["test"] * (len(paths) - len(train)))
+    return ImageSet(
+        name=train.name,
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=train.class_names,
+        paths=tuple(paths),
+        split=split,
+        root=folder,
+    )

@@ -97,7 +97,8 @@ def run(
         rec = load_recipe(recipe, list(overrides))
         out_dir = out or Path("results") / rec.name
         terminal = sys.stderr.isatty()
-        with config_context(progress=not no_progress and terminal):
+        lines = None if (no_progress or terminal) else echo  # piped: plain periodic lines
+        with config_context(progress=not no_progress and terminal, progress_lines=lines):
             plan = plan_run(rec, out_dir, force=force)
             if dry_run:
                 echo(f"{rec.name}: valid. {plan.summary()}; results would go to {out_dir}")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import need
 from transfer.recipes import load_recipe, run_recipe
+from transfer.recipes.runner import TIMING_COLUMNS
 
 
 def test_orl_identification(shared_data, tmp_path, weights_home):
@@ -34,9 +35,20 @@ def test_orl_identification(shared_data, tmp_path, weights_home):
     cmc = pd.read_csv(tmp_path / "orl" / "cmc.csv")
     assert cmc["rank"].max() == 40 and (cmc.loc[cmc["rank"] == 40, "rate"] == 1.0).all()
 
-    run_recipe(recipe, tmp_path / "orl2")
+    meta = json.loads((tmp_path / "orl" / "meta.json").read_text())
+    from transfer.weights import file_sha256, weights_files
+
+    (h5,) = weights_files("mobilenet_v2_1.0_224")
+    assert meta["weights"][f"mobilenet_v2_1.0_224:{h5.name}"] == file_sha256(h5)
+
+    second = run_recipe(recipe, tmp_path / "orl2")
+    assert second.n_cached == len(results)  # every cell from the cell cache
     extraction = pd.read_csv(tmp_path / "orl2" / "extraction.csv")
     assert extraction["cached"].all()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "orl2" / "results.csv").drop(columns=list(TIMING_COLUMNS)),
+        results.drop(columns=list(TIMING_COLUMNS)),
+    )
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "orl2" / "summary.csv")[["extractor", "head", "rank1_mean"]],
         pd.read_csv(tmp_path / "orl" / "summary.csv")[["extractor", "head", "rank1_mean"]],

@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 import tests.engine_heads  # noqa: F401 - registers counting_knn
-from cli.main import main
 from transfer._progress import PhaseProgress
 from transfer.recipes import load_recipe_text, run_recipe
 from transfer.recipes.output import MARKER, OutputFolderError, plan_output
 from transfer.recipes.runner import TIMING_COLUMNS, plan_run
+from transfer_cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -318,6 +318,45 @@ def test_progress_lines_when_piped():
     assert lines[0].startswith("heads on lbp: 1/4 cells,") and "left" in lines[0]
     assert lines[-1].startswith("heads on lbp: 4/4 cells,")
     assert not any("\r" in line for line in lines)
+
+
+def test_extraction_progress_lines_when_piped(tmp_path, fit_log):
+    from transfer._config import config_context
+
+    lines: list[str] = []
+    with config_context(progress=False, progress_lines=lines.append):
+        _run(recipe_text(tmp_path / "cache"), tmp_path / "res")
+    finished = [line for line in lines if re.match(r"\w+: 48/48 images, ", line)]
+    assert finished, lines  # the extraction phase reported its end
+    assert not any("\r" in line for line in lines)
+
+
+def test_cell_cache_write_failure_warns_and_the_run_completes(tmp_path, fit_log, monkeypatch):
+    import transfer.recipes.cells as cells
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cells, "atomic_write", full)
+    with pytest.warns(RuntimeWarning, match="No space left on device"):
+        result = _run(recipe_text(tmp_path / "cache"), tmp_path / "res")
+    assert result.n_failed == 0 and len(result.results) == 6
+    assert not list((tmp_path / "cache").rglob("cells/*/*.json"))
+
+
+def test_report_describes_the_resolved_run(tmp_path, fit_log):
+    text = recipe_text(
+        tmp_path / "cache",
+        protocol="{name: classification, params: {split: kfold, n_splits: 3}}",
+    )
+    recipe = load_recipe_text(
+        text, "engine.yaml", ["protocol.split=shuffle", "protocol.test_size=0.5"]
+    )
+    run_recipe(recipe, tmp_path / "res")
+    meta = json.loads((tmp_path / "res" / "meta.json").read_text())
+    description = meta["protocol"]["description"]
+    assert "3 stratified random splits with 50% test images" in description
+    assert "shuffle" in (tmp_path / "res" / "report.html").read_text()
 
 
 def test_dry_run_checks_the_extractor_parameters_against_the_images(tmp_path):

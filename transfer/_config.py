@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 _state = threading.local()
-_DEFAULTS = {"progress": False}
+_DEFAULTS: dict = {"progress": False, "progress_lines": None}
 
 
 def get_config() -> dict:
@@ -16,7 +16,10 @@ def get_config() -> dict:
     return {**_DEFAULTS, **getattr(_state, "values", {})}
 
 
-def set_config(*, progress: bool | None = None) -> None:
+_UNSET = object()
+
+
+def set_config(*, progress: bool | None = None, progress_lines: object = _UNSET) -> None:
     """Set library-wide options.
 
     Parameters
@@ -24,18 +27,26 @@ def set_config(*, progress: bool | None = None) -> None:
     progress : bool, optional
         Show progress bars (``rich``) on long work such as feature extraction.
         Off by default: the library is quiet unless asked; the CLI turns it on.
+    progress_lines : callable or None, optional
+        A printer for plain progress lines (no carriage returns, at most one
+        every 30 s per phase) when bars are off; the CLI passes its printer
+        when its output is not a terminal. None: no lines.
     """
     values = getattr(_state, "values", {})
     if progress is not None:
         values["progress"] = bool(progress)
+    if progress_lines is not _UNSET:
+        values["progress_lines"] = progress_lines
     _state.values = values
 
 
 @contextlib.contextmanager
-def config_context(*, progress: bool | None = None) -> Iterator[None]:
+def config_context(
+    *, progress: bool | None = None, progress_lines: object = _UNSET
+) -> Iterator[None]:
     """Temporarily change options; see :func:`set_config`."""
     old = dict(getattr(_state, "values", {}))
-    set_config(progress=progress)
+    set_config(progress=progress, progress_lines=progress_lines)
     try:
         yield
     finally:

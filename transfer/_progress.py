@@ -12,32 +12,18 @@ T = TypeVar("T")
 
 
 def track(iterable: Iterable[T], total: float | None, description: str) -> Iterator[T]:
-    """Yield from ``iterable``, drawing a ``rich`` progress bar if enabled."""
-    if not get_config()["progress"]:
-        yield from iterable
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """Yield from ``iterable``, showing its progress as :class:`PhaseProgress` does.
 
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(description, total=total)
+    A ``rich`` bar when progress bars are enabled; plain periodic lines through
+    the ``progress_lines`` printer of :func:`~transfer._config.set_config` when
+    one is set (output piped to a log); nothing otherwise. Items with a length
+    (batches) count as that many units.
+    """
+    say = get_config()["progress_lines"]
+    with PhaseProgress(description, int(total or 0), unit="images", say=say) as progress:
         for item in iterable:
             yield item
-            size = len(item) if hasattr(item, "__len__") else 1
-            bar.advance(task, size)
+            progress.advance(len(item) if hasattr(item, "__len__") else 1)
 
 
 def format_seconds(seconds: float) -> str:
@@ -123,7 +109,8 @@ class PhaseProgress:
             self._bar.advance(self._task, n)
             return
         now = time.monotonic()
-        if self.say is not None and now - self._last_line >= self.interval:
+        finished = self.done >= self.total > 0
+        if self.say is not None and (now - self._last_line >= self.interval or finished):
             self._last_line = now
             self.say(self.line())
 

@@ -168,7 +168,6 @@ class Plan:
     views: dict[str, ImageSet]
     feature_keys: dict[str, str]
     cells: list[Cell]
-    weights: dict[str, str]
     output: OutputPlan | None
     feature_cache: FeatureCache | None
     cell_cache: CellCache | None
@@ -190,30 +189,48 @@ class Plan:
         )
 
 
-def _check_weights(recipe: Recipe) -> dict[str, str]:
-    """Every weights set (or weights file) an extractor names, prepared and verified.
+def _weights_names(recipe: Recipe) -> tuple[list[str], list[str]]:
+    """Named weights sets and weights files the extractors use."""
+    from transfer.weights import list_weights
 
-    Returns the sha256 of each file, by name or path, for meta.json. A set that
-    is not prepared raises with the one ``transfer weights prepare`` command.
-    """
-    from transfer import weights as w
-    from transfer.weights.store import require
-
-    known = set(w.list_weights())
-    named, files = [], {}
+    known = set(list_weights())
+    named, files = [], []
     for ext in recipe.extractors.values():
         for value in ext.get_params(deep=False).values():
             if isinstance(value, str) and value in known:
                 named.append(value)
             elif isinstance(value, str | os.PathLike) and os.path.isfile(os.fspath(value)):
                 if str(value).endswith((".keras", ".h5", ".dat", ".pb", ".pth", ".tflite")):
-                    files[os.fspath(value)] = w.file_sha256(value)
+                    files.append(os.fspath(value))
+    return sorted(set(named)), sorted(set(files))
+
+
+def _check_weights(recipe: Recipe) -> None:
+    """Every weights set an extractor names can load offline: prepared and
+    verified, or its source is here. Otherwise one error gives the one
+    ``transfer weights prepare`` command."""
+    from transfer.weights.store import require
+
+    named, _ = _weights_names(recipe)
     if named:
-        require(sorted(set(named)))
-        for name in sorted(set(named)):
-            for path in w.weights_files(name):
-                files[f"{name}:{Path(path).name}"] = w.file_sha256(path)
-    return files
+        require(named)
+
+
+def _weights_used(recipe: Recipe) -> dict[str, str]:
+    """The sha256 of every weights file the run used, by set name or path (meta.json).
+
+    Hashes are memoised per process (:func:`transfer.weights.file_sha256`), so
+    files checked at load time are not read again.
+    """
+    from transfer.weights import file_sha256, verify, weights_files
+
+    named, files = _weights_names(recipe)
+    used = {path: file_sha256(path) for path in files}
+    for name in named:
+        if verify(name):  # a set whose cells were all cached may never have been prepared
+            for path in weights_files(name):
+                used[f"{name}:{Path(path).name}"] = file_sha256(path)
+    return used
 
 
 def _trial(label: str, extractor: Any, view: ImageSet) -> None:
@@ -273,7 +290,7 @@ def plan_run(
         if view.transforms != data.transforms:
             view.image_shape()
         _trial(label, recipe.extractors[label], view)
-    weights = _check_weights(recipe)
+    _check_weights(recipe)
 
     cache_cfg = config["cache"]
     feature_cache = cell_cache = None
@@ -317,7 +334,6 @@ def plan_run(
         views,
         feature_keys,
         cells,
-        weights,
         output,
         feature_cache,
         cell_cache,
@@ -558,7 +574,7 @@ def write_results(
             "transforms": [t.spec() for t in data.transforms],
             "fingerprint": data.fingerprint(),
         },
-        "weights": plan.weights,
+        "weights": _weights_used(recipe),
         "cells": {
             "total": len(outcomes),
             "cached": sum(o.from_cache for o in outcomes),
@@ -678,6 +694,7 @@ def _run_cells(plan: Plan, say: Callable[[str], object]) -> tuple[list[Outcome],
         missing_folds = sorted({c.fold for c in cells if c.cached is None})
         features = None
         if missing_folds:
+            say(f"{label}: extracting features of {len(plan.views[label])} images")
             try:
                 features = extract(plan, label, missing_folds)
             except (KeyboardInterrupt, SystemExit):

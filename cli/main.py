@@ -115,6 +115,13 @@ def run(
     except _user_errors() as exc:
         _fail(str(exc))
         return
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the staging folder is already gone
+        click.echo(
+            "interrupted: no results written; finished cells are cached, so running the same "
+            "command again resumes where this run stopped",
+            err=True,
+        )
+        sys.exit(130)
     echo(closing_table(result, rec.protocol.primary_metric))
     echo(f"results: {result.out_dir}  (report: {result.out_dir / 'report.html'})")
     if result.n_failed:

@@ -320,9 +320,11 @@ def test_progress_lines_when_piped():
     assert not any("\r" in line for line in lines)
 
 
-def test_extraction_progress_lines_when_piped(tmp_path, fit_log):
+def test_extraction_progress_lines_when_piped(tmp_path, fit_log, monkeypatch):
+    import transfer._progress
     from transfer._config import config_context
 
+    monkeypatch.setattr(transfer._progress, "LINE_INTERVAL", 0.0)
     lines: list[str] = []
     with config_context(progress=False, progress_lines=lines.append):
         _run(recipe_text(tmp_path / "cache"), tmp_path / "res")

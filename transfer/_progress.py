@@ -10,6 +10,10 @@ from transfer._config import get_config
 
 T = TypeVar("T")
 
+#: Seconds between two plain progress lines of one phase; a phase shorter than
+#: this (or than 2 s) prints no closing line either, so short steps stay quiet.
+LINE_INTERVAL = 30.0
+
 
 def track(iterable: Iterable[T], total: float | None, description: str) -> Iterator[T]:
     """Yield from ``iterable``, showing its progress as :class:`PhaseProgress` does.
@@ -55,8 +59,8 @@ class PhaseProgress:
         Name of a unit in the plain lines.
     say : callable, optional
         Printer for plain lines.
-    interval : float, default=30.0
-        Seconds between plain lines.
+    interval : float, optional
+        Seconds between plain lines (default :data:`LINE_INTERVAL`).
     """
 
     def __init__(
@@ -66,13 +70,13 @@ class PhaseProgress:
         *,
         unit: str = "cells",
         say: Callable[[str], object] | None = None,
-        interval: float = 30.0,
+        interval: float | None = None,
     ) -> None:
         self.description = description
         self.total = max(int(total), 0)
         self.unit = unit
         self.say = say
-        self.interval = interval
+        self.interval = LINE_INTERVAL if interval is None else interval
         self.done = 0
         self._start = time.monotonic()
         self._last_line = self._start
@@ -109,7 +113,8 @@ class PhaseProgress:
             self._bar.advance(self._task, n)
             return
         now = time.monotonic()
-        finished = self.done >= self.total > 0
+        long_enough = now - self._start >= min(2.0, self.interval)
+        finished = self.done >= self.total > 0 and long_enough
         if self.say is not None and (now - self._last_line >= self.interval or finished):
             self._last_line = now
             self.say(self.line())

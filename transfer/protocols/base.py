@@ -19,6 +19,7 @@ that subclasses :class:`Protocol` and registers itself, plus the line in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import Counter
@@ -158,16 +159,26 @@ class Protocol:
         return {}
 
 
-def _paths(data: ImageSet, indices: np.ndarray) -> list[str]:
+def _paths(data: ImageSet, indices: np.ndarray) -> np.ndarray:
     """File paths of ``indices`` relative to the data root (empty for arrays)."""
     if data.paths is None:
-        return [""] * len(indices)
-    root = data.root
+        return np.full(len(indices), "", dtype=object)
+    return _relative_paths(data)[np.asarray(indices, dtype=np.int64)]
+
+
+@functools.lru_cache(maxsize=8)
+def _relative_paths(data: ImageSet) -> np.ndarray:
+    # once per ImageSet (hashed by identity): item frames of every cell index into it
+    root = os.path.abspath(data.root) if data.root else None
     out = []
-    for i in indices:
-        p = os.fspath(data.paths[int(i)])
-        out.append(os.path.relpath(p, root).replace(os.sep, "/") if root else p)
-    return out
+    for p in data.paths:
+        p = os.fspath(p)
+        if root:
+            full = os.path.abspath(p)
+            inside = full.startswith(root + os.sep)
+            p = full[len(root) + 1 :] if inside else os.path.relpath(p, root)
+        out.append(p.replace(os.sep, "/"))
+    return np.asarray(out, dtype=object)
 
 
 def _target_names(data: ImageSet, targets: np.ndarray) -> dict[int, str]:

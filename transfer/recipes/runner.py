@@ -171,6 +171,9 @@ class Plan:
     output: OutputPlan | None
     feature_cache: FeatureCache | None
     cell_cache: CellCache | None
+    #: when planning began (wall clock, and ``time.perf_counter``): a run's duration counts it
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t0: float = field(default_factory=time.perf_counter)
 
     @property
     def n_cached(self) -> int:
@@ -273,6 +276,7 @@ def plan_run(
     OutputFolderError, ValueError, FileNotFoundError, ImageReadError, WeightsError
         Naming the folder, file, key or parameter at fault; nothing is written.
     """
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
     output = plan_output(out_dir, force=force) if out_dir is not None else None
     config = recipe.config
     protocol = recipe.protocol
@@ -337,6 +341,8 @@ def plan_run(
         output,
         feature_cache,
         cell_cache,
+        started,
+        t0,
     )
 
 
@@ -382,7 +388,7 @@ def extract(plan: Plan, label: str, folds: list[int]) -> Features:
         cached = 0
     else:
         if plan.feature_cache is not None:
-            got = plan.feature_cache.extract(extractor, view, label=label)
+            got = plan.feature_cache.extract(clone(extractor), view, label=label)
             features, cached = got.features, got.n_cached
             n_extracted = got.n_computed
         else:
@@ -493,6 +499,15 @@ def _component_meta(recipe: Recipe, section: str, built: dict) -> dict:
     }
 
 
+def _labelled(frames: list[tuple[tuple[str, str], pd.DataFrame]]) -> pd.DataFrame:
+    """Concatenate per-cell frames with ``extractor`` and ``head`` columns first."""
+    table = pd.concat([f for _, f in frames], ignore_index=True)
+    sizes = [len(f) for _, f in frames]
+    table.insert(0, "head", np.repeat([h for (_, h), _ in frames], sizes))
+    table.insert(0, "extractor", np.repeat([e for (e, _), _ in frames], sizes))
+    return table
+
+
 def write_results(
     plan: Plan,
     outcomes: list[Outcome],
@@ -524,21 +539,17 @@ def write_results(
         rows.append(row)
         if o.result is None:
             continue
-        frame = protocol.item_frame(plan.data, plan.targets, fold, o.result)
-        frame.insert(0, "head", o.cell.head)
-        frame.insert(0, "extractor", o.cell.extractor)
-        items.append(frame)
+        pair = (o.cell.extractor, o.cell.head)
+        items.append((pair, protocol.item_frame(plan.data, plan.targets, fold, o.result)))
         for name, curve in protocol.curve_frames(fold, o.result).items():
-            curve.insert(0, "head", o.cell.head)
-            curve.insert(0, "extractor", o.cell.extractor)
-            curves.setdefault(name, []).append(curve)
+            curves.setdefault(name, []).append((pair, curve))
     results = pd.DataFrame(rows)
     results.to_csv(folder / "results.csv", index=False)
     pd.DataFrame(extraction_rows).to_csv(folder / "extraction.csv", index=False)
     if items:
-        pd.concat(items, ignore_index=True).to_csv(folder / protocol.item_file, index=False)
+        _labelled(items).to_csv(folder / protocol.item_file, index=False)
     for name, frames in curves.items():
-        pd.concat(frames, ignore_index=True).to_csv(folder / name, index=False)
+        _labelled(frames).to_csv(folder / name, index=False)
     config = recipe.config
     (folder / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     data = plan.data
@@ -645,10 +656,9 @@ def run_recipe(
     from transfer.report import build_report
 
     say = console or (lambda msg: log.info("%s", msg))
-    started = datetime.now(timezone.utc)
-    t_start = time.perf_counter()
     if plan is None:
         plan = plan_run(recipe, out_dir, force=force, say=say)
+    started, t_start = plan.started, plan.t0
     assert plan.output is not None
     for stale in clean_stale_staging(plan.output):
         say(f"removed {stale}, left by a run that was killed")

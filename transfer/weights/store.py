@@ -342,6 +342,9 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
         except WeightsError:
             pass  # damaged: convert again
     pb = fetch_source(name, source)
+    from transfer._quiet import import_tensorflow
+
+    import_tensorflow()  # converters build Keras models: keep TensorFlow's notices off stderr
     converter = importlib.import_module(f"transfer.weights.{record.converter}")
     h5.parent.mkdir(parents=True, exist_ok=True)
     # Keras wants the ".weights.h5" suffix: convert in a private folder beside

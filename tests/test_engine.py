@@ -113,6 +113,24 @@ def test_a_folder_transfer_wrote_is_replaced_but_not_if_it_holds_user_files(tmp_
     assert (out / "my-plot.png").read_bytes() == b"user"
 
 
+def test_a_file_added_to_the_results_folder_during_a_run_survives(tmp_path, fit_log, monkeypatch):
+    import transfer.report
+
+    out = tmp_path / "res"
+    _run(recipe_text(tmp_path / "cache"), out)
+    real = transfer.report.build_report
+
+    def user_writes_meanwhile(folder):
+        (out / "late.txt").write_text("written while the run was going")
+        return real(folder)
+
+    monkeypatch.setattr(transfer.report, "build_report", user_writes_meanwhile)
+    _run(recipe_text(tmp_path / "cache", k=5), out)
+    assert (out / "late.txt").read_text() == "written while the run was going"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["heads"]["nnk"]["params"]["n_neighbors"] == 5  # the new results are in place
+
+
 def test_out_is_a_file_or_unwritable(tmp_path, monkeypatch):
     a_file = tmp_path / "results.txt"
     a_file.write_text("x")

@@ -191,7 +191,14 @@ def publish(staging: Path, plan: OutputPlan, version: str) -> None:
     }
     text = json.dumps(marker, indent=1)
     out = plan.out_dir
-    if plan.mode == "merge":
+    mode = plan.mode
+    if mode != "merge" and out.is_dir() and any(out.iterdir()):
+        # the folder may have changed since the plan: swap it only if it still
+        # holds nothing but our files, else add ours beside the others
+        record = _is_ours(out)
+        ours = set(record.get("files", [])) | {MARKER} if record else set()
+        mode = "replace" if all(p.name in ours for p in out.iterdir()) else "merge"
+    if mode == "merge":
         previous = _is_ours(out) or {}
         ours = set(previous.get("files", []))
         clash = [n for n in marker["files"] if (out / n).exists() and n not in ours]
@@ -208,7 +215,7 @@ def publish(staging: Path, plan: OutputPlan, version: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         return
     (staging / MARKER).write_text(text)
-    if plan.mode == "replace" and out.exists():
+    if mode == "replace" and out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         try:

@@ -53,6 +53,14 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def array_digest(array: Any) -> str:
+    """sha256 of an array's shape, dtype and bytes."""
+    arr = np.ascontiguousarray(np.asarray(array))
+    h = hashlib.sha256(repr((arr.shape, arr.dtype.str)).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
 def as_image_array(X: Any, image_shape: Any = None) -> np.ndarray:
     """Validate an in-memory batch of images; returns float32 ``(n, h, w[, c])``.
 

@@ -20,7 +20,6 @@ that subclasses :class:`Protocol` and registers itself, plus the line in
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from sklearn.base import clone
 
 from transfer._tags import component_tags
 from transfer.data.imageset import ImageSet
+from transfer.features.base import array_digest, stable_hash
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,12 @@ class Protocol:
         Part of the cell cache key: two folds with the same definition over the
         same features give the same result.
         """
-        h = hashlib.sha256(type(fold).__name__.encode())
-        for name, value in sorted(vars(fold).items()):
-            h.update(name.encode() + b"\0")
-            arr = np.ascontiguousarray(np.asarray(value))
-            h.update(repr((arr.shape, arr.dtype.str)).encode())
-            h.update(arr.tobytes())
-        return h.hexdigest()
+        return stable_hash(
+            {
+                "kind": type(fold).__name__,
+                "arrays": {name: array_digest(value) for name, value in vars(fold).items()},
+            }
+        )
 
     def describe(self, data: ImageSet, folds: list[Fold]) -> str:
         """One or two sentences describing the resolved protocol, for the report."""

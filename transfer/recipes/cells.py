@@ -38,14 +38,6 @@ log = logging.getLogger("transfer")
 CELL_FORMAT = 1
 
 
-def array_digest(array: np.ndarray) -> str:
-    """sha256 of an array's shape, dtype and bytes."""
-    arr = np.ascontiguousarray(array)
-    h = hashlib.sha256(repr((arr.shape, arr.dtype.str)).encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
-
-
 def cell_key(
     *,
     features: str,

@@ -48,10 +48,10 @@ import transfer
 from transfer._progress import PhaseProgress, format_seconds
 from transfer._tags import component_tags
 from transfer.data.imageset import ImageSet
-from transfer.features.base import stable_hash
+from transfer.features.base import array_digest, stable_hash
 from transfer.protocols.base import Fold, FoldResult
 from transfer.recipes.cache import FeatureCache
-from transfer.recipes.cells import CellCache, array_digest, cell_key
+from transfer.recipes.cells import CellCache, cell_key
 from transfer.recipes.output import (
     OutputPlan,
     clean_stale_staging,

@@ -43,18 +43,23 @@ def _scores_notes(report: Report, metric: str) -> list[str]:
     return []
 
 
+def _draw(report: Report, key: str, curves: object, plot: str) -> str:
+    """Draw the figure ``key`` with ``plots.<plot>`` when figures are on; its note."""
+    if report.with_figures:
+        from transfer.report import plots
+
+        fig, note = getattr(plots, plot)(curves, report.summary, report.primary)
+        report.figures[key] = plots.figure_to_data_uri(fig)
+        report.notes[key] = note
+    return report.notes.get(key, "")
+
+
 @register_section("cmc", title="CMC curves", nav="CMC", order=60, file="cmc.csv")
 def cmc_section(report: Report) -> Section:
     """Mean cumulative match characteristic per pair (``cmc.csv``)."""
     if report.cmc is None:
         return _missing("cmc.csv")
-    if report.with_figures:
-        from transfer.report import plots
-
-        fig, note = plots.cmc_plot(report.cmc, report.summary, report.primary)
-        report.figures["cmc"] = plots.figure_to_data_uri(fig)
-        report.notes["cmc"] = note
-    note = report.notes.get("cmc", "")
+    note = _draw(report, "cmc", report.cmc, "cmc_plot")
     caption = (
         "Cumulative match characteristic: the fraction of probes whose true identity "
         "is among the top-k gallery matches, averaged over folds."
@@ -73,14 +78,8 @@ def roc_section(report: Report) -> Section:
     """Vertically averaged ROC curves per head (``roc.csv``)."""
     if report.roc is None:
         return _missing("roc.csv")
-    if report.with_figures:
-        from transfer.report import plots
-
-        fig, note = plots.roc_plot(report.roc, report.summary, report.primary)
-        report.figures["roc"] = plots.figure_to_data_uri(fig)
-        report.notes["roc"] = note
+    note = _draw(report, "roc", report.roc, "roc_plot")
     n = int(report.roc["n_folds"].max()) if len(report.roc) else 0
-    note = report.notes.get("roc", "")
     caption = (
         f"ROC curves of the test pairs, vertically averaged over {_folds_text(n)}: each "
         "fold's true positive rate is interpolated on a common log-spaced false positive "

@@ -42,7 +42,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix transfer cli tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -53,6 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import entry, interleaved, max_abs_diff  # noqa: E402  (after the path)
+from transfer.features.network import AUTO_MIN_IMAGES  # noqa: E402
+
 DEFAULT_MODELS = ("mobilenet_v1_1.0_224", "mobilenet_v2_1.0_224", "efficientnet_lite0")
 RESULT_TAG = "BENCH_CNN_RESULT "
 TOLERANCE = 1e-4
@@ -753,5 +756,195 @@ def main(argv=None) -> dict:
     return result
 
 
+# --------------------------------------------------------------------------- make bench
+
+
+def conv_flops(model) -> int:
+    """FP32 FLOPs of one image through ``model``: 2 x the multiply-adds of its layers.
+
+    Counted from the layers' configurations and output shapes: ``Conv2D``
+    (``k_h k_w c_in / groups`` per output value), ``DepthwiseConv2D``
+    (``k_h k_w`` per output value) and ``Dense`` (``n_in`` per output);
+    batch norm, activations, additions and pooling (under 1 % of the work
+    of a MobileNet) are left out.
+    """
+    import keras
+
+    macs = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            macs += int(np.prod(out[1:])) * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            c_in = layer.input.shape[-1] // getattr(layer, "groups", 1)
+            macs += int(np.prod(out[1:])) * kh * kw * c_in
+        elif isinstance(layer, keras.layers.Dense):
+            macs += int(np.prod(out[1:])) * layer.input.shape[-1]
+    return 2 * macs
+
+
+def cpu_peak() -> dict:
+    """The CPU's FP32 peak from ``lscpu``: cores x clock x FLOP per cycle, with the assumptions."""
+    info: dict[str, str] = {}
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    clock_source = "lscpu CPU max MHz"
+    mhz = float(info.get("CPU max MHz") or 0)
+    if not mhz:  # virtual machines often omit it: the nominal clock in /proc/cpuinfo
+        clock_source = "/proc/cpuinfo cpu MHz (lscpu gives no max MHz)"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = float(line.split(":")[1])
+                break
+    flags = info.get("Flags", "").split()
+    if "avx512f" in flags:
+        per_cycle, isa = 64, "AVX-512 FMA: 16 FP32 lanes x 2 (FMA) x 2 FMA units (assumed 2)"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, isa = 32, "AVX2 FMA: 8 FP32 lanes x 2 (FMA) x 2 FMA units"
+    else:
+        per_cycle, isa = 8, "SSE: 4 FP32 lanes x 2 (add + mul)"
+    return {
+        "cpu": info.get("Model name"),
+        "cores": cores,
+        "clock_ghz": mhz / 1000,
+        "clock_source": clock_source,
+        "flop_per_cycle_per_core": per_cycle,
+        "isa_assumed": isa,
+        "peak_gflops": cores * mhz / 1000 * per_cycle,
+    }
+
+
+def _default_vs_predict(extractor, predict_model, mode: str, size: int, n: int, repeat: int):
+    """Times of ``extractor.transform`` (JPEG files) and ``predict_model.predict`` (decoded).
+
+    Returns ``(predict_s, ours_s, max_abs_diff, sizes)``; both warmed up first.
+    """
+    bs = int(extractor.batch_size)
+    paths = lfw_paths(n)
+    x = preprocess(mode, decode(paths, size, bs))  # out of the baseline's timing, as before
+    images = file_imageset(paths)
+    extractor.fit(x[:1])
+    forward = extractor._forward()
+    if hasattr(forward, "prepare"):  # "auto", not cached yet: convert now, as the first
+        forward.prepare(AUTO_MIN_IMAGES)  # transform of a recipe's images does (untimed)
+    extractor.transform(file_imageset(paths[:bs]))
+    predict_model.predict(x[: 2 * bs], batch_size=bs, verbose=0)
+    out = {}
+    times = interleaved(
+        {
+            "predict": lambda: out.__setitem__(
+                "predict", predict_model.predict(x, batch_size=bs, verbose=0)
+            ),
+            "ours": lambda: out.__setitem__("ours", extractor.transform(images)),
+        },
+        repeat,
+    )
+    return times["predict"], times["ours"], out["predict"], out["ours"]
+
+
+def bench(quick: bool = True) -> dict[str, dict]:
+    """The ``make bench`` entries of this module (see ``benchmarks/common.py``).
+
+    * ``cnn_default_vs_predict``: MobileNetV2 at 224, batch 32,
+      ``CNNFeatures(...).transform`` (the default runtime) of an ImageSet of
+      LFW JPEG files, decoding included, against ``model.predict`` of the
+      same network up to its global pool, on the same images already
+      decoded, resized and preprocessed in memory (as the table mode's
+      baseline), same batch size;
+    * ``facenet_default_vs_predict``: the same for FaceNet (160 x 160,
+      per-image standardisation; the baseline's embeddings L2-normalised
+      after ``predict`` for the equality check);
+    * ``cnn_gflops_fraction_of_peak``: MobileNetV2's FLOPs per image
+      (:func:`conv_flops`) x the images/s of the default runtime above,
+      against the CPU's FP32 peak (:func:`cpu_peak`); its ``ratio`` is the
+      fraction of the peak.
+
+    Quick: 256 (MobileNetV2) and 96 (FaceNet) images, best of 3 interleaved
+    passes; full: 1024 and 384 images, best of 5.
+    """
+    import keras
+
+    from transfer.features.cnn import CNNFeatures
+    from transfer.features.identity import FaceNetFeatures
+    from transfer.features.identity.facenet import EMBEDDING_LAYER, l2_normalize
+    from transfer.features.network import load_network
+
+    n_cnn, n_face, repeat = (256, 96, 3) if quick else (1024, 384, 5)
+    bs, tol = 32, TOLERANCE
+    out: dict[str, dict] = {}
+
+    name = "mobilenet_v2_1.0_224"
+    prepare_weights(name)
+    _, sub, resolved = pooled_submodel(name)
+    cnn = CNNFeatures(name, "global_pool", batch_size=bs)
+    base_s, ours_s, ref, got = _default_vs_predict(
+        cnn, sub, resolved.preprocessing, resolved.input_size, n_cnn, repeat
+    )
+    diff = max_abs_diff(got, flat(ref))
+    equal = {"ok": diff <= tol, "max_abs_diff": diff, "tol": tol}
+    sizes = {"model": name, "images": n_cnn, "input": resolved.input_size, "batch_size": bs}
+    out["cnn_default_vs_predict"] = entry(
+        baseline="keras model.predict (images decoded, resized, preprocessed in memory)",
+        ours=f"CNNFeatures().transform (JPEG files, decoding included; runtime {cnn.runtime_})",
+        baseline_s=base_s,
+        ours_s=ours_s,
+        sizes=sizes,
+        equal=equal,
+        goal=2.0,
+        runtime=cnn.runtime_,
+    )
+
+    flops = conv_flops(sub)
+    peak = cpu_peak()
+    achieved = flops * n_cnn / ours_s / 1e9
+    out["cnn_gflops_fraction_of_peak"] = entry(
+        baseline=f"CPU FP32 peak {peak['peak_gflops']:.1f} GFLOP/s (cores x clock x FLOP/cycle)",
+        ours=f"CNNFeatures().transform of MobileNetV2: {achieved:.1f} GFLOP/s achieved",
+        baseline_s=flops * n_cnn / (peak["peak_gflops"] * 1e9),  # the same work at peak
+        ours_s=ours_s,
+        sizes={**sizes, "gflop_per_image": flops / 1e9},
+        equal=equal,
+        achieved_gflops=round(achieved, 2),
+        peak=peak,
+        note="ratio = achieved / peak; decoding from JPEG is included in the measured time",
+    )
+
+    face = "facenet_inception_resnet_v1"
+    prepare_weights(face)
+    from transfer.features.identity import inception_resnet_v1  # noqa: F401  (registers)
+
+    fn = FaceNetFeatures(batch_size=bs)
+    fres = fn._resolved()
+    model = load_network(fres)
+    emb = keras.Model(model.inputs, model.get_layer(EMBEDDING_LAYER).output)
+    base_s, ours_s, ref, got = _default_vs_predict(
+        fn, emb, fres.preprocessing, fres.input_size, n_face, repeat
+    )
+    diff = max_abs_diff(got, l2_normalize(flat(ref)))
+    out["facenet_default_vs_predict"] = entry(
+        baseline="keras model.predict of FaceNet (faces decoded, resized, standardised in memory)",
+        ours=f"FaceNetFeatures().transform (JPEG files, decoding included; runtime {fn.runtime_})",
+        baseline_s=base_s,
+        ours_s=ours_s,
+        sizes={"model": face, "images": n_face, "input": fres.input_size, "batch_size": bs},
+        equal={"ok": diff <= tol, "max_abs_diff": diff, "tol": tol, "compared": "L2-normalised"},
+        goal=2.0,
+        runtime=fn.runtime_,
+    )
+    return out
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] in ([], ["--entries-full"]):  # the make bench entries, as JSON
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        print(json.dumps(bench(quick=not sys.argv[1:]), indent=2))
+    else:
+        main()

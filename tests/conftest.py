@@ -93,3 +93,18 @@ def weights_home(tmp_path_factory):
 def cnn_weights_dir(weights_home):
     """MobileNet v1 prepared once per session; the weights folder."""
     return weights_home("mobilenet_v1_1.0_224").parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """scikit-learn checks that are expected to fail run with the slow tests.
+
+    ``parametrize_with_checks`` marks the checks listed as expected failures
+    of an extractor (2-D tables it rightly refuses, see test_common.py) as
+    xfail: hundreds of items that confirm a documented refusal. They stay in
+    ``make test-slow`` (and CI); the default run keeps every check that must
+    pass.
+    """
+    slow = pytest.mark.slow
+    for item in items:
+        if item.get_closest_marker("xfail") is not None and "scikit_learn_checks" in item.name:
+            item.add_marker(slow)

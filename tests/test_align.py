@@ -203,3 +203,59 @@ def test_missing_packages_say_how_to_install(monkeypatch):
         detectors.DlibDetector().detect(skdata.astronaut())
     with pytest.raises(ImportError, match=r"transfer\[faces\]"):
         detectors.MTCNNDetector().detect(skdata.astronaut())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_alignment_equals_one_at_a_time(method, faces):
+    # the ten LFW images, the astronaut (another shape), a face-less grey image
+    images = [*faces, np.full((120, 160, 3), 128, np.uint8)]
+    detector = get_detector(method)
+    one = [detector.detect(img) for img in images]
+    calls = detector.calls
+    batch = detector.detect_batch(images)
+    assert detector.calls == calls + len(images)
+    assert [d is None for d in batch] == [d is None for d in one] == [False] * 11 + [True]
+    for a, b in zip(one[:-1], batch[:-1], strict=True):
+        np.testing.assert_array_equal(b.landmarks, a.landmarks)
+        assert b.box == a.box and b.score == a.score
+    align = Align(method, SIZE, MARGIN, cache=False)
+    reset_stats()
+    crops = align.apply_batch(images)
+    assert stats() == {"detected": 11, "fallback": 1, "cache_hits": 0}
+    for img, crop in zip(images, crops, strict=True):
+        np.testing.assert_allclose(crop, align(img), rtol=0, atol=1e-4)
+    assert align.apply_batch([]) == []
+
+
+@pytest.mark.slow
+def test_mtcnn_batch_keeps_each_images_own_suppression(faces):
+    # mtcnn's suppression depends on the order of tied scores: sorting the
+    # boxes of several images together moved one of 24 LFW faces by ~4 px
+    detector = get_detector("mtcnn")
+    images = faces[:10]
+    alone = [detector.detect_all(img) for img in images]
+    together = detector.detect_all_batch(images[::-1])[::-1]
+    for a, b in zip(alone, together, strict=True):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x.landmarks, y.landmarks)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_alignment_without_a_face_errors_as_one_at_a_time(
+    method, faces, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path))
+    grey = np.full((120, 160, 3), 128, np.uint8)
+    align = Align(method, size=64, fallback="error")
+    with pytest.raises(ValueError, match="no face") as one:
+        align(grey)
+    with pytest.raises(ValueError, match="no face") as batch:
+        align.apply_batch([faces[0], grey, faces[1]])
+    assert str(batch.value) == str(one.value)
+    # as in a loop, the crop before the face-less image was cached, the one after not
+    assert align.cache_path(faces[0]).is_file() and not align.cache_path(faces[1]).is_file()
+    reset_stats()
+    again = align.apply_batch([faces[0], faces[0]])
+    assert stats()["cache_hits"] == 2
+    np.testing.assert_array_equal(again[0], align(faces[0]))

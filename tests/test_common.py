@@ -56,7 +56,19 @@ def _needs_weights(name, request):
         request.getfixturevalue("weights_home")("facenet_inception_resnet_v1")
 
 
-@pytest.mark.parametrize("name", EXTRACTOR_NAMES)
+def _contract_params():
+    """Every extractor; the learned ones other than "cnn" (each a network of
+    its own, with its own test module) run with the slow tests: building
+    FaceNet or dlib's ResNet costs more than the whole handcrafted family."""
+    params = []
+    for name in EXTRACTOR_NAMES:
+        learned = component_tags(EXTRACTORS.create(name)).get("kind") == "learned"
+        marks = [pytest.mark.slow] if learned and name != "cnn" else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.parametrize("name", _contract_params())
 def test_extractor_contract(name, request):
     _needs_weights(name, request)
     est = EXTRACTORS.create(name)

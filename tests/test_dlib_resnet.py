@@ -51,6 +51,7 @@ def descriptors(lfw_pairs):
     return DlibResNetFeatures().fit(images[:1]).transform(images)
 
 
+@pytest.mark.slow  # descriptors of 200 LFW images: 20 s
 def test_lfw_pairs_are_verified(lfw_pairs, descriptors):
     _, left, right, labels = lfw_pairs
     dist = np.linalg.norm(descriptors[left] - descriptors[right], axis=1)
@@ -62,6 +63,7 @@ def test_lfw_pairs_are_verified(lfw_pairs, descriptors):
     assert D.stats()["fallback"] == 0
 
 
+@pytest.mark.slow  # shares the 20 s descriptors fixture with the pairs test
 def test_descriptors_are_128d_unit_norm_ish_and_deterministic(lfw_pairs, descriptors):
     images = lfw_pairs[0]
     assert descriptors.shape == (len(images), 128) and descriptors.dtype == np.float32
@@ -114,3 +116,20 @@ def test_nothing_loads_before_use(monkeypatch):
     monkeypatch.setattr(D, "_MODELS", {})
     est = DlibResNetFeatures(align=False, num_jitters=0, batch_size=4)
     assert D._MODELS == {} and est.get_params()["batch_size"] == 4
+
+
+def test_batched_descriptors_equal_per_face_ones(lfw_pairs, descriptors):
+    # a face-less image inside the batch gets the whole-image chip, as alone
+    images = np.concatenate(
+        [lfw_pairs[0][:4], np.random.default_rng(1).uniform(0, 255, (1, 250, 250, 3))]
+    ).astype(np.float32)
+    net = D._network()
+    per_face = []
+    for image in images:
+        chip, _ = D.face_chip(image)
+        per_face.append(np.asarray(net.compute_face_descriptor(chip), dtype=np.float32))
+    D.reset_stats()
+    batched = DlibResNetFeatures(batch_size=5).fit(images[:1]).transform(images)
+    assert D.stats() == {"aligned": 4, "fallback": 1}
+    np.testing.assert_allclose(batched, np.stack(per_face), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(batched[:4], descriptors[:4], rtol=0, atol=1e-5)

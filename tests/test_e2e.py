@@ -16,6 +16,7 @@ from transfer.recipes import load_recipe, run_recipe
 from transfer.recipes.runner import TIMING_COLUMNS
 
 
+@pytest.mark.slow  # the whole ORL recipe, two CNNs included: ~40 s
 def test_orl_identification(shared_data, tmp_path, weights_home):
     need(shared_data, "orl")
     weights_home("mobilenet_v2_1.0_224")

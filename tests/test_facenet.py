@@ -80,6 +80,7 @@ def test_loads_with_safe_mode_and_has_no_lambda(facenet_path):
     assert model.output_shape == (None, 128)
 
 
+@pytest.mark.slow  # builds FaceNet twice: 13 s
 def test_rebuilt_network_equals_the_original(facenet_path, reference):
     import keras
 
@@ -101,6 +102,20 @@ def test_rebuilt_network_equals_the_original(facenet_path, reference):
     np.testing.assert_allclose(unit, expected / norms, rtol=0, atol=1e-5)
     if skipped:
         pytest.skip(f"compared {len(rows)} of {len(NAMES)} reference inputs; {skipped}")
+
+
+@pytest.mark.slow  # converting FaceNet to TFLite takes ~15 s of CPU
+def test_tflite_equals_the_original(facenet_path, reference):
+    ref, inputs = reference
+    rows, _ = _reference_rows(reference)
+    x = np.stack([inputs[NAMES[i]] for i in rows]).astype(np.float32)
+    expected = ref["embeddings"][rows]
+    lite = FaceNetFeatures(normalize=False, batch_size=4, runtime="tflite").fit(x)
+    np.testing.assert_allclose(lite.transform(x), expected, rtol=0, atol=1e-4)
+    assert lite.runtime_ == "tflite"
+    unit = FaceNetFeatures(batch_size=3, runtime="tflite").fit(x).transform(x)
+    norms = np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(unit, expected / norms, rtol=0, atol=1e-5)
 
 
 def _pairs(path: Path) -> list[tuple[str, int, str, int, bool]]:
@@ -169,6 +184,7 @@ def test_wrong_source_file_is_refused_naming_the_file(tmp_path):
     assert str(fake) in str(err.value)
 
 
+@pytest.mark.slow  # two FaceNet builds and a pickle round trip: 7 s
 def test_pickle_grey_and_path_weights(facenet_path):
     rng = np.random.default_rng(0)
     grey = rng.uniform(0, 255, size=(3, 90, 70)).astype(np.float32)

@@ -155,6 +155,24 @@ def test_pickle_and_clone(fitted, faces):
     assert pickle.loads(pickle.dumps(fresh)).get_params() == fresh.get_params()
 
 
+def test_default_runtime_runs_the_trained_weights(fitted, faces, monkeypatch):
+    """The engine is converted from the trained network (not the one before training)."""
+    from transfer.features import network
+
+    monkeypatch.setattr(network, "AUTO_MIN_IMAGES", 1)  # convert for these few images
+    _, X_test, _, _ = faces
+    X = X_test[:15]  # batch 14: one full batch and a padded one
+    fast = fitted.transform(X)
+    assert fitted.runtime == "auto" and fitted.runtime_ == "tflite"
+    reference = pickle.loads(pickle.dumps(fitted)).set_params(runtime="tensorflow")
+    np.testing.assert_allclose(fast, reference.transform(X), rtol=0, atol=1e-4)
+    assert reference.runtime_ == "tensorflow"
+    np.testing.assert_allclose(
+        fitted.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-5
+    )
+    assert fitted.cache_key() == reference.cache_key()
+
+
 def test_same_random_state_gives_the_same_network(fitted, faces):
     X_train, X_test, y_train, _ = faces
     again = FineTunedCNN(WEIGHTS, **PARAMS).fit(X_train, y_train)

@@ -32,7 +32,6 @@ from transfer.features.handcrafted import (
     gabor_features,
     gabor_magnitudes,
     grid_mean,
-    hog_features,
     lbp_codes,
     lbp_histograms,
     lbp_n_bins,
@@ -201,42 +200,7 @@ def test_lbp_function_errors_name_the_parameter():
 
 
 # -- HOG -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"orientations": 12, "pixels_per_cell": (6, 5), "cells_per_block": (3, 2)},
-        {"pixels_per_cell": 10, "cells_per_block": 1, "block_norm": "L1", "transform_sqrt": True},
-    ],
-)
-def test_hog_equals_skimage(real_images, params):
-    images = [real_images["camera"], real_images["astronaut"]]
-    for image in images:
-        got = hog_features(image[None].astype(np.float32), **params)[0]
-        kwargs = {
-            "orientations": params.get("orientations", 9),
-            "pixels_per_cell": np.broadcast_to(params.get("pixels_per_cell", 8), 2),
-            "cells_per_block": np.broadcast_to(params.get("cells_per_block", 2), 2),
-            "block_norm": params.get("block_norm", "L2-Hys"),
-            "transform_sqrt": params.get("transform_sqrt", False),
-        }
-        expected = hog(image.astype(np.float64), **kwargs)
-        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-
-
-def test_hog_of_a_constant_image_is_zero():
-    features = hog_features(np.full((2, 32, 40), 117.0))
-    assert features.shape == (2, 3 * 4 * 4 * 9)
-    assert not features.any()
-
-
-def test_hog_too_small_images_name_the_parameter():
-    with pytest.raises(ValueError, match="'pixels_per_cell'"):
-        hog_features(np.zeros((1, 30, 30)), pixels_per_cell=32)
-    with pytest.raises(ValueError, match="'cells_per_block'"):
-        hog_features(np.zeros((1, 30, 30)), pixels_per_cell=8, cells_per_block=4)
+# Agreement with scikit-image, batches and errors: tests/test_hog.py.
 
 
 # -- Gabor ---------------------------------------------------------------

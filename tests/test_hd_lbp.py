@@ -209,3 +209,56 @@ def test_lfw_pairs_auc_beats_plain_lbp(shared_data):
     print(f"LFW pairsDevTest 100+100 pairs, chi-square AUC: hd_lbp {hd:.4f}, lbp 7x7 {plain:.4f}")
     assert hd > 0.6
     assert hd > plain
+
+
+# -- the learned stage on cached features ----------------------------------------
+
+
+def test_learned_stage_equals_fitting_on_images():
+    """Histograms then a PCA fitted on them: the extractor's own fit, to 1e-5."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(24, 64, 64)).astype(np.float32)
+    ext = HDLBPFeatures(landmarks="five", scales=(1.0, 0.75), n_components=6)
+    stage, projection = ext.learned_stage()
+    assert not stage.__sklearn_tags__().requires_fit and stage.n_components is None
+    train, test = images[:16], images[16:]
+    direct = clone(ext).fit(train).transform(test)
+    split = projection.fit(stage.fit(train).transform(train)).transform(stage.transform(test))
+    assert split.dtype == np.float32
+    np.testing.assert_allclose(split, direct, atol=1e-5)
+    assert HDLBPFeatures(landmarks="five").learned_stage() is None
+
+
+def test_runner_extracts_the_histograms_once_and_fits_the_pca_per_fold(tmp_path, monkeypatch):
+    """5 folds: the images go through the LBP stage once, not 5 x (train + all)."""
+    from transfer.recipes import load_recipe_text
+    from transfer.recipes.runner import extract, plan_run
+
+    seen = []
+    original = HDLBPFeatures._histograms
+
+    def counting(self, images):
+        seen.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(HDLBPFeatures, "_histograms", counting)
+    text = f"""
+name: hd
+data: {{dataset: sklearn_digits, max_classes: 4, max_per_class: 15}}
+transforms: [{{resize: {{size: 32}}}}]
+extractors:
+  - {{name: hd_lbp, params: {{landmarks: five, scales: [1.0], n_components: 4}}}}
+heads: [knn]
+protocol: {{name: classification, params: {{split: kfold, n_splits: 5}}}}
+cache: {{dir: {tmp_path / "cache"}}}
+"""
+    plan = plan_run(load_recipe_text(text, "hd.yaml"), tmp_path / "out")
+    seen.clear()  # the plan's one-image trial
+    got = extract(plan, "hd_lbp", list(range(len(plan.folds))))
+    n = len(plan.views["hd_lbp"])
+    assert sum(seen) == n
+    ext = plan.recipe.extractors["hd_lbp"]
+    view = plan.views["hd_lbp"]
+    for i, fold in enumerate(plan.folds):
+        direct = clone(ext).fit(view.subset(fold.train)).transform(view)
+        np.testing.assert_allclose(got.per_fold[i], direct, atol=1e-5)

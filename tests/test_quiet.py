@@ -133,6 +133,7 @@ def _run_extractor(mode: str, weights_dir: str) -> str:
     return proc.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter importing TensorFlow and building a network: ~20 s
 def test_network_extractor_leaves_stderr_free_of_notices(weights_home):
     weights_dir = str(weights_home("efficientnet_lite0").parent)
     loud = _run_extractor("verbose", weights_dir)

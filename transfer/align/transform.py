@@ -20,6 +20,11 @@ Aligned crops are cached on disk, like features: under
 bytes) and of :meth:`Align.spec`, written atomically. A cached image does not
 run the detector again.
 
+:meth:`Align.apply_batch` aligns a list of images with one detector call
+(:meth:`transfer.align.detectors.FaceDetector.detect_batch`): the same crops,
+cache entries, fallbacks, errors and :func:`stats` as calling the transform
+on each image in turn, several times faster with MTCNN.
+
 When no face is found, ``fallback="center"`` returns the documented centre
 crop (:func:`center_box`) and ``fallback="error"`` raises a ValueError. Each
 fallback is logged at INFO on the ``transfer.align`` logger (image size only)
@@ -32,6 +37,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +54,7 @@ __all__ = [
     "FALLBACKS",
     "Align",
     "align_face",
+    "align_faces",
     "center_box",
     "reset_stats",
     "stats",
@@ -245,6 +252,34 @@ def align_face(
     return warp_to_landmarks(image, detection.landmarks, targets, size)
 
 
+def align_faces(
+    images: Sequence[np.ndarray],
+    method: str = "mtcnn",
+    size: int = 160,
+    margin: float = 0.2,
+) -> list[np.ndarray | None]:
+    """:func:`align_face` for several images, detected in one call of the detector.
+
+    Parameters
+    ----------
+    images : sequence of ndarray of shape (h, w) or (h, w, 3)
+        Values in [0, 255]; shapes may differ.
+    method : {"mtcnn", "dlib"}
+    size : int
+    margin : float
+
+    Returns
+    -------
+    list of (ndarray of shape (size, size, 3), float32) or None
+        Per image, as :func:`align_face` gives it.
+    """
+    detections = get_detector(method).detect_batch(images)
+    return [
+        None if found is None else align_face(image, method, size, margin, detection=found)
+        for image, found in zip(images, detections, strict=True)
+    ]
+
+
 @register_transform("align")
 @dataclass(frozen=True)
 class Align(Transform):
@@ -340,15 +375,58 @@ class Align(Transform):
         return out
 
     # -- the transform ------------------------------------------------------
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image)
+    def _cached(self, image: np.ndarray) -> tuple[Path | None, np.ndarray | None]:
+        """Where ``image``'s crop is cached (None without cache) and the crop if it is there."""
         path = self.cache_path(image) if self.cache else None
         if path is not None and path.is_file():
             out = self._load_cached(path)
             if out is not None:
                 _count("cache_hits")
-                return out
-        out = align_face(image, self.method, self.size, self.margin)
+                return path, out
+        return path, None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        path, out = self._cached(image)
+        if out is not None:
+            return out
+        return self._finish(image, align_face(image, self.method, self.size, self.margin), path)
+
+    def apply_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Align several images with one detector call; equal to ``[self(im) for im in images]``.
+
+        Cached crops are read back and the others detected together
+        (:func:`align_faces`); fallbacks, the error of ``fallback="error"``
+        (raised for the first image without a face, in order, after the
+        crops before it were cached), cache entries and :func:`stats` are
+        those of the one-at-a-time path.
+
+        Parameters
+        ----------
+        images : sequence of ndarray of shape (h, w) or (h, w, 3)
+            Values in [0, 255]; shapes may differ.
+
+        Returns
+        -------
+        list of ndarray of shape (size, size, 3), float32
+        """
+        images = [np.asarray(image) for image in images]
+        cached = [self._cached(image) for image in images]
+        todo = [i for i, (_, out) in enumerate(cached) if out is None]
+        aligned = dict(
+            zip(
+                todo,
+                align_faces([images[i] for i in todo], self.method, self.size, self.margin),
+                strict=True,
+            )
+        )
+        return [
+            out if out is not None else self._finish(images[i], aligned[i], path)
+            for i, (path, out) in enumerate(cached)
+        ]
+
+    def _finish(self, image: np.ndarray, out: np.ndarray | None, path: Path | None) -> np.ndarray:
+        """Fall back (or raise) without a face, count, and cache the crop."""
         if out is None:
             if self.fallback == "error":
                 raise ValueError(

@@ -201,9 +201,14 @@ class ImageSet:
             if self.images is not None and not self.transforms:
                 batch = np.asarray(self.images[chunk], dtype=np.float32)
             else:
-                imgs = []
-                for i in chunk:
-                    img = self._load_one(int(i))
+                imgs = [
+                    read_image(self.paths[int(i)]) if self.paths is not None else self.images[i]
+                    for i in chunk
+                ]
+                for t in self.transforms:  # a whole chunk per call: alignment batches
+                    batched = getattr(t, "apply_batch", None)  # any callable is a transform
+                    imgs = batched(imgs) if batched is not None else [t(im) for im in imgs]
+                for i, img in zip(chunk, imgs, strict=True):
                     if shape is None:
                         shape = img.shape
                     elif img.shape != shape:
@@ -212,7 +217,6 @@ class ImageSet:
                             f"transforms, the first had {shape}: add a 'resize' transform so "
                             "all images share one size"
                         )
-                    imgs.append(img)
                 batch = np.stack(imgs).astype(np.float32, copy=False)
             yield batch
 

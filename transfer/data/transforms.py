@@ -29,6 +29,15 @@ class Transform:
     def __call__(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def apply_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The transform of several images (a list: shapes may differ).
+
+        One image at a time by default; a transform that gains from seeing
+        a batch at once (face alignment: one detector call for many images)
+        overrides it, with results equal to calling it on each image.
+        """
+        return [self(image) for image in images]
+
     def spec(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}
 

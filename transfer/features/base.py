@@ -162,6 +162,21 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     def _fit(self, X: Any, y: Any) -> None:
         """Learn from training images; nothing by default."""
 
+    def learned_stage(self) -> tuple[BaseExtractor, Any] | None:
+        """Split a learning extractor into a stateless stage and a learned projection.
+
+        An extractor whose learning happens on top of features it computes
+        without learning (a PCA of histograms, a whitening) returns
+        ``(stage, projection)``: ``stage`` an extractor that does not learn,
+        ``projection`` an unfitted scikit-learn transformer, such that
+        ``projection.fit(stage.transform(A)).transform(stage.transform(B))``
+        equals ``clone(self).fit(A).transform(B)``. The runner then computes
+        (and caches) the stage once for all images and fits only the
+        projection per fold, on the cached training rows. None (the default)
+        means the extractor must be refitted on images.
+        """
+        return None
+
     def transform(self, X: Any) -> np.ndarray:
         """Extract features.
 

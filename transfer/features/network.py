@@ -20,7 +20,11 @@ output; :class:`NetworkExtractor` holds what they share:
 * **pickling**: ``__getstate__`` drops the live model (the compiled
   functions, :attr:`NetworkExtractor._live_attributes`), rebuilt on demand;
 * **caching**: :meth:`NetworkExtractor.cache_key` covers the class, the
-  parameters and the sha256 of the weights (:func:`weights_identity`).
+  parameters and the sha256 of the weights (:func:`weights_identity`);
+* **engine**: :func:`build_forward` runs the feature function on TensorFlow
+  Lite (XNNPACK) when the converted network matches TensorFlow on a few
+  images, else on TensorFlow (``runtime="auto"``); converted networks are
+  cached on disk (:func:`runtime_cache_dir`).
 
 TensorFlow and Keras are imported inside functions only, through
 :func:`transfer._quiet.import_tensorflow` (no start-up notices on stderr).
@@ -30,10 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
+import json
+import logging
 import os
 import queue
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from transfer._io import atomic_write, default_cache_dir
 from transfer._progress import track
 from transfer._quiet import import_tensorflow, notices_dropped
 from transfer._registry import did_you_mean
@@ -55,9 +64,14 @@ if TYPE_CHECKING:
     from transfer.features.cnn.backbones import Backbone
 
 __all__ = [
+    "RUNTIMES",
     "STAGES",
+    "AutoForward",
     "NetworkExtractor",
     "ResolvedWeights",
+    "TFLiteForward",
+    "build_forward",
+    "engine_of",
     "extract",
     "file_batches",
     "is_decodable_file_set",
@@ -65,7 +79,9 @@ __all__ = [
     "load_network",
     "make_forward",
     "make_tflite_forward",
+    "model_digest",
     "run_batches",
+    "runtime_cache_dir",
     "stage_tensor",
     "to_rgb",
     "weights_identity",
@@ -73,6 +89,18 @@ __all__ = [
 
 #: Named stages of a network, besides any Keras layer name.
 STAGES = ("global_pool", "logits", "predictions")
+#: Values of the ``runtime`` parameter: "auto" is TFLite when verified, else TensorFlow.
+RUNTIMES = ("auto", "tensorflow", "tflite")
+#: Largest difference allowed between TFLite and TensorFlow, per unit of feature scale.
+VERIFY_TOLERANCE = 1e-4
+#: Images in one ``transform`` from which "auto" converts a network it has not cached.
+AUTO_MIN_IMAGES = 256
+#: "auto" keeps TensorFlow when it runs the check in under this share of TFLite's time.
+SLOWER_MARGIN = 0.8
+#: Format of the converted-engine cache entries (a change orphans the old ones).
+_ENGINE_FORMAT = 1
+
+logger = logging.getLogger("transfer")
 
 
 def to_rgb(images: np.ndarray) -> np.ndarray:
@@ -202,8 +230,12 @@ def _tap_model(model: Any, layers: Sequence[str], label: str) -> tuple[Any, list
     return keras.Model(model.inputs, [t for t, _ in taps]), taps
 
 
-def _pooled(outs: Any, taps: list, pooling: str, batch_size: int) -> Any:
-    """Reduce each tapped output to ``(batch_size, k)`` and concatenate (``keras.ops``)."""
+def _pooled(outs: Any, taps: list, pooling: str) -> Any:
+    """Reduce each tapped output to ``(n, k)`` and concatenate (``keras.ops``).
+
+    ``k`` is static (the input side is fixed) and the batch is not: the same
+    graph serves any batch size, so one converted engine does too.
+    """
     import keras
 
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
@@ -214,7 +246,7 @@ def _pooled(outs: Any, taps: list, pooling: str, batch_size: int) -> Any:
             y = keras.ops.mean(y, axis=(1, 2))
         elif len(y.shape) == 4 and reduce == "max":
             y = keras.ops.max(y, axis=(1, 2))
-        y = keras.ops.reshape(y, (batch_size, -1))
+        y = keras.ops.reshape(y, (-1, int(np.prod(y.shape[1:]))))
         vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
     return vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
 
@@ -231,12 +263,13 @@ def make_forward(
 ) -> Any:
     """Compile the feature function of a Keras model.
 
-    The returned ``tf.function`` takes a batch of exactly ``batch_size`` RGB
-    images with values in [0, 255] (any height and width: resized inside to
-    ``input_size``), applies ``preprocessing`` (a mode of
+    The returned ``tf.function`` takes a batch of RGB images with values in
+    [0, 255] (any height and width: resized inside to ``input_size``; any
+    batch size, though :func:`run_batches` always gives ``batch_size`` so that
+    it traces once), applies ``preprocessing`` (a mode of
     :func:`transfer.weights.preprocess_mode`), runs the network in inference
     mode, reduces each of ``layers`` (stages or Keras layer names) to a
-    vector and concatenates them into ``(batch_size, n_features)``.
+    vector and concatenates them into ``(n, n_features)``.
 
     Raises
     ------
@@ -252,9 +285,102 @@ def make_forward(
         if x.shape[1] != size or x.shape[2] != size:
             x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
         x = preprocess_mode(preprocessing, x)
-        return _pooled(sub(x, training=False), taps, pooling, batch_size)
+        return _pooled(sub(x, training=False), taps, pooling)
 
     return tf.function(forward, reduce_retracing=True)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+class TFLiteForward:
+    """A feature function run by the TensorFlow Lite interpreter (XNNPACK kernels).
+
+    Takes what :func:`make_forward`'s function takes (a batch of RGB images
+    in [0, 255], resized here when their side is not ``input_size``) and
+    returns an ``(n, n_features)`` array. The flat buffer has a free batch
+    dimension: the interpreter's tensors are re-allocated when the batch size
+    changes (once, with ``run_batches``' fixed batches). One interpreter, with
+    as many threads as this process may use; calls are serialised by a lock
+    (an interpreter is not thread-safe).
+    """
+
+    runtime = "tflite"
+
+    def __init__(self, flatbuffer: bytes, input_size: int) -> None:
+        tf = import_tensorflow()
+        with notices_dropped():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its move to LiteRT
+                self._interpreter = tf.lite.Interpreter(
+                    model_content=flatbuffer, num_threads=_usable_cpus()
+                )
+            self._interpreter.allocate_tensors()
+        self._in = self._interpreter.get_input_details()[0]["index"]
+        self._out = self._interpreter.get_output_details()[0]["index"]
+        self._size = int(input_size)
+        self._batch = None
+        self._lock = threading.Lock()
+
+    def __call__(self, x: Any) -> np.ndarray:
+        size = self._size
+        if x.shape[1] != size or x.shape[2] != size:
+            tf = import_tensorflow()
+            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
+        x = np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+        with self._lock:
+            if self._batch != len(x):
+                self._interpreter.resize_tensor_input(self._in, x.shape, strict=False)
+                self._interpreter.allocate_tensors()
+                self._batch = len(x)
+            self._interpreter.set_tensor(self._in, x)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._out).copy()
+
+
+def engine_of(forward: Any) -> str:
+    """Which engine runs a feature function: "tflite" or "tensorflow"."""
+    return getattr(forward, "runtime", "tensorflow")
+
+
+def _convert(forward: Any, input_size: int) -> tuple[bytes, Any]:
+    """The TFLite flat buffer of a :func:`make_forward` function, any batch size.
+
+    The function is traced once, for a free batch size; that trace has its
+    variables frozen into constants and is converted as it is (no second
+    trace through Keras' export, which costs 3-5x more time on MobileNet).
+
+    Returns
+    -------
+    flatbuffer : bytes
+    traced : ConcreteFunction
+        The TensorFlow trace it was converted from (the reference of its check).
+    """
+    tf = import_tensorflow()
+    # no public API freezes a concrete function; a missing one only means fallback
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    # a trace of its own at the input size: the extractor's function may have been
+    # traced for other sizes already (then generalised, resize included, which TFLite lacks)
+    spec = tf.TensorSpec((None, input_size, input_size, 3), tf.float32)
+    traced = tf.function(forward.python_function, input_signature=[spec]).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(traced)
+    absl = logging.getLogger("absl")
+    level = absl.level
+    # the converter logs a dozen C++ lines; absl warns that a frozen function has no
+    # trackable object (it has no variables left to track)
+    with notices_dropped(), contextlib.redirect_stdout(io.StringIO()):
+        absl.setLevel(logging.ERROR)
+        try:
+            return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert(), traced
+        finally:
+            absl.setLevel(level)
 
 
 def make_tflite_forward(
@@ -266,46 +392,362 @@ def make_tflite_forward(
     pooling: str = "avg",
     batch_size: int = 32,
     label: str = "the model",
-) -> Any:
-    """The feature function of :func:`make_forward`, run by TensorFlow Lite (XNNPACK).
+) -> TFLiteForward:
+    """The feature function of :func:`make_forward`, converted to TensorFlow Lite (XNNPACK).
 
     The preprocessing, network, pooling and concatenation are converted into
-    one TFLite flat buffer with a fixed batch, run by the interpreter with
-    as many threads as this process may use. On 2 CPU cores this is 2.3-3.6x
-    the throughput of ``model.predict`` in ``benchmarks/bench_cnn.py``, and
-    equal to the TensorFlow path to about 3e-5.
+    one TFLite flat buffer (any batch size). Neither verified nor cached:
+    :func:`build_forward` (the extractors' ``runtime``) does both.
     """
+    forward = make_forward(
+        model,
+        layers,
+        preprocessing=preprocessing,
+        input_size=input_size,
+        pooling=pooling,
+        batch_size=batch_size,
+        label=label,
+    )
+    return TFLiteForward(_convert(forward, int(input_size))[0], int(input_size))
+
+
+def model_digest(model: Any) -> str:
+    """sha256 over every weight array of a Keras model (dtypes, shapes, values, in order).
+
+    Stable across saves and processes, unlike the bytes of a ``.keras`` file,
+    and free of names (Keras numbers unnamed layers per process); identifies
+    a network built in memory (fine-tuned) as well as a loaded one.
+    """
+    h = hashlib.sha256()
+    for w in model.weights:
+        a = np.ascontiguousarray(np.asarray(w.numpy()))
+        h.update(f"{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _unnamed(config: Any) -> Any:
+    """A layer config without its (per-process) names."""
+    if isinstance(config, dict):
+        return {k: _unnamed(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_unnamed(v) for v in config]
+    return config
+
+
+def _architecture(model: Any) -> str:
+    """sha256 of the layers' classes and configurations (activations, strides), names left out."""
+    h = hashlib.sha256()
+    for layer in model.layers:
+        h.update(type(layer).__name__.encode())
+        try:
+            h.update(json.dumps(_unnamed(layer.get_config()), sort_keys=True, default=str).encode())
+        except Exception:  # a layer without a usable config: its class and weights only
+            pass
+    return h.hexdigest()
+
+
+def runtime_cache_dir() -> Path:
+    """Where converted engines are kept: ``default_cache_dir() / "engines"``."""
+    return default_cache_dir() / "engines"
+
+
+def verification_images(input_size: int) -> np.ndarray:
+    """The images an engine is checked on: 3 photos and 1 noise image, deterministic.
+
+    scikit-image's ``chelsea`` (a cat), ``coffee`` and ``astronaut`` (a face),
+    shipped with the package (nothing downloaded), and uniform noise (seed 0),
+    resized like every input to ``input_size``.
+
+    Returns
+    -------
+    ndarray of shape (4, input_size, input_size, 3), float32
+        RGB in [0, 255].
+    """
+    tf = import_tensorflow()
+    from skimage import data
+
+    size = int(input_size)
+    photos = [data.chelsea(), data.coffee(), data.astronaut()]
+    out = [
+        tf.image.resize(np.asarray(p, np.float32), (size, size), antialias=True).numpy()
+        for p in photos
+    ]
+    out.append(np.random.default_rng(0).uniform(0, 255, (size, size, 3)).astype(np.float32))
+    return np.clip(np.stack(out), 0.0, 255.0)
+
+
+def _verify(reference: Any, engine: Any, input_size: int) -> dict[str, float]:
+    """Check ``engine`` against ``reference`` on :func:`verification_images`, and time both.
+
+    One batch: the 4 images and a black one (what pads the last batch of
+    ``run_batches``). After the compared call, each runs 3 more times,
+    interleaved; the best times are kept.
+
+    Returns
+    -------
+    dict
+        ``max_abs_diff``; ``scale``, the largest absolute feature of the
+        reference; ``tflite_s`` and ``tensorflow_s``, the best times.
+    """
+    tf = import_tensorflow()
+    images = verification_images(input_size)
+    images = np.concatenate([images, np.zeros_like(images[:1])])
+    batch = tf.constant(images)
+    ref = np.asarray(reference(batch), dtype=np.float64)
+    got = np.asarray(engine(images), dtype=np.float64)
+    scale = float(np.max(np.abs(ref)))
+    if got.shape != ref.shape or not np.all(np.isfinite(got)):
+        return {"max_abs_diff": float("inf"), "scale": scale}
+    best = {"tflite_s": float("inf"), "tensorflow_s": float("inf")}
+    for _ in range(3):
+        for name, run in (
+            ("tflite_s", lambda: engine(images)),
+            ("tensorflow_s", lambda: np.asarray(reference(batch))),
+        ):
+            t0 = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {"max_abs_diff": float(np.max(np.abs(got - ref))), "scale": scale, **best}
+
+
+def _engine_key(model: Any, layers: Sequence[str], settings: dict[str, Any]) -> str:
+    """Disk-cache key of a converted engine: the network's content and everything traced."""
     tf = import_tensorflow()
     import keras
 
-    sub, taps = _tap_model(model, layers, label)
-    size = int(input_size)
-    inp = keras.Input((size, size, 3), batch_size=batch_size)
-    x = keras.layers.Lambda(lambda t: preprocess_mode(preprocessing, t))(inp)
-    out = _pooled(sub(x), taps, pooling, batch_size)
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    # the converter logs a dozen C++ lines, the interpreter "INFO: Created ... XNNPACK"
-    with notices_dropped():
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every capture
-            flat = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out)).convert()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its move to LiteRT
-            interpreter = tf.lite.Interpreter(model_content=flat, num_threads=threads or 1)
-        interpreter.allocate_tensors()
-    in_index = interpreter.get_input_details()[0]["index"]
-    out_index = interpreter.get_output_details()[0]["index"]
-    lock = threading.Lock()  # one interpreter, not thread-safe
+    return stable_hash(
+        {
+            "format": _ENGINE_FORMAT,
+            "weights": model_digest(model),
+            "architecture": _architecture(model),
+            "layers": list(layers),
+            **settings,
+            "tolerance": VERIFY_TOLERANCE,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        }
+    )
 
-    def forward(x):
-        x = tf.convert_to_tensor(x, dtype=tf.float32)
-        if x.shape[1] != size or x.shape[2] != size:
-            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
-        with lock:
-            interpreter.set_tensor(in_index, np.ascontiguousarray(x.numpy(), dtype=np.float32))
-            interpreter.invoke()
-            return interpreter.get_tensor(out_index).copy()
 
-    return forward
+def _read_engine(key: str) -> tuple[dict, bytes | None] | None:
+    """A cached engine record and flat buffer; None when absent or damaged (then rebuilt)."""
+    folder = runtime_cache_dir() / key[:2]
+    meta_path, flat_path = folder / f"{key}.json", folder / f"{key}.tflite"
+    if not meta_path.exists():
+        return None
+    try:
+        record = json.loads(meta_path.read_text())
+        if not record.get("ok"):
+            return record, None
+        flat = flat_path.read_bytes()
+        if hashlib.sha256(flat).hexdigest() != record["sha256"]:
+            raise ValueError(f"sha256 mismatch of {flat_path}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("TFLite engine cache entry %s is damaged (%s): converting again", key, exc)
+        return None
+    return record, flat
+
+
+def _write_engine(key: str, record: dict, flat: bytes | None) -> None:
+    """Store an engine (flat buffer first, then its record); a failed write only warns."""
+    folder = runtime_cache_dir() / key[:2]
+    try:
+        if flat is not None:
+            atomic_write(folder / f"{key}.tflite", lambda f: f.write(flat))
+        text = json.dumps(record, indent=1).encode()
+        atomic_write(folder / f"{key}.json", lambda f: f.write(text))
+    except OSError as exc:
+        logger.warning("cannot cache the TFLite engine in %s: %s", folder, exc)
+
+
+def build_forward(
+    model: Any,
+    layers: Sequence[str],
+    *,
+    preprocessing: str,
+    input_size: int,
+    pooling: str = "avg",
+    batch_size: int = 32,
+    label: str = "the model",
+    runtime: str = "auto",
+    cache: bool = True,
+) -> Any:
+    """The feature function of a network on the fastest verified engine.
+
+    ``runtime="tensorflow"`` gives :func:`make_forward`'s ``tf.function``.
+    Otherwise that function is frozen and converted to TensorFlow Lite (run
+    by XNNPACK, :class:`TFLiteForward`: 2-4x ``model.predict`` on CPU) and
+    the converted engine is run on :func:`verification_images` beside the
+    TensorFlow function: it is used when the largest difference is at most
+    ``VERIFY_TOLERANCE * max(1, scale)`` (``scale``: the largest absolute
+    feature of TensorFlow; features L2-normalised afterwards differ even
+    less) and, for "auto", when it is not clearly slower there: TensorFlow
+    is kept, with an INFO line, when it runs those images in under
+    ``SLOWER_MARGIN`` of TFLite's time (XNNPACK wins by 2-4x on MobileNets,
+    while oneDNN can win on the dense convolutions of Inception-ResNet).
+    When the conversion fails or the check does not pass, "auto"
+    logs one warning on the ``"transfer"`` logger (naming the network, the
+    layers and the difference) and returns the TensorFlow function;
+    "tflite" raises instead. "tflite" converts at once; "auto" does when
+    its engine is cached, else on the first :func:`extract` of at least
+    :data:`AUTO_MIN_IMAGES` images (:class:`AutoForward`): a conversion
+    costs more than it saves on a few images.
+
+    With ``cache``, the flat buffer and the check's result are kept in
+    :func:`runtime_cache_dir`, keyed by the sha256 of the network's weights
+    (:func:`model_digest`), its architecture, ``layers``, ``pooling``,
+    ``input_size``, ``preprocessing`` and the TensorFlow and
+    Keras versions (not the batch size: the engine takes any): another
+    process (or extractor) loads it, and the check's verdict and timings,
+    without converting or checking again. Entries are written atomically and carry
+    the buffer's sha256; a damaged one is converted again.
+
+    Parameters
+    ----------
+    model : keras.Model
+    layers : sequence of str
+        Stages of :data:`STAGES` or Keras layer names.
+    preprocessing : str
+        A mode of :func:`transfer.weights.preprocess_mode`.
+    input_size, pooling, batch_size, label
+        As for :func:`make_forward`.
+    runtime : {"auto", "tflite", "tensorflow"}, default="auto"
+    cache : bool, default=True
+        Read and write the disk cache.
+
+    Returns
+    -------
+    callable
+        A batch of ``batch_size`` images to ``(batch_size, n_features)``;
+        :func:`engine_of` tells which engine runs it.
+
+    Raises
+    ------
+    RuntimeError
+        With ``runtime="tflite"``, when the conversion fails or differs.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"'runtime' must be one of {RUNTIMES}, got {runtime!r}")
+    size, layers = int(input_size), tuple(layers)
+    reference = make_forward(
+        model,
+        layers,
+        preprocessing=preprocessing,
+        input_size=size,
+        pooling=pooling,
+        batch_size=batch_size,
+        label=label,
+    )
+    if runtime == "tensorflow":
+        return reference
+    settings = {  # not the batch size: the engine takes any
+        "pooling": pooling,
+        "input_size": size,
+        "preprocessing": preprocessing,
+    }
+    key = _engine_key(model, layers, settings) if cache else None
+    cached = _read_engine(key) if key else None
+    if runtime == "tflite" or cached is not None:
+        return _choose(reference, runtime, key, cached, label, layers, settings)
+    return AutoForward(reference, key, label, layers, settings)
+
+
+def _choose(
+    reference: Any,
+    runtime: str,
+    key: str | None,
+    cached: tuple[dict, bytes | None] | None,
+    label: str,
+    layers: tuple[str, ...],
+    settings: dict[str, Any],
+) -> Any:
+    """The engine :func:`build_forward` decides on: converted and checked unless ``cached``."""
+    size = settings["input_size"]
+    if cached is not None:
+        record, flat = cached
+    else:
+        flat = None
+        record = {"ok": False, "label": label, "layers": list(layers), **settings}
+        try:
+            flat, traced = _convert(reference, size)
+            check = _verify(traced, TFLiteForward(flat, size), size)
+        except Exception as exc:  # any converter or interpreter failure means TensorFlow
+            record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+        else:
+            tol = VERIFY_TOLERANCE * max(1.0, check["scale"])
+            record.update(check, ok=bool(check["max_abs_diff"] <= tol), tolerance=tol)
+            record["sha256"] = hashlib.sha256(flat).hexdigest()
+        if key:
+            _write_engine(key, record, flat if record["ok"] else None)
+    if record["ok"]:
+        lite_s, tf_s = record.get("tflite_s", 0.0), record.get("tensorflow_s", float("inf"))
+        # a clear margin: a verdict timed on a busy machine must not flip a 2x engine
+        if runtime == "tflite" or not tf_s < SLOWER_MARGIN * lite_s:
+            return TFLiteForward(flat, size)
+        logger.info(
+            "%s, layers %s: TensorFlow is faster here than TFLite (%.3g s vs %.3g s on "
+            "the check's images): running TensorFlow",
+            label,
+            ", ".join(layers),
+            tf_s,
+            lite_s,
+        )
+        return reference
+    if "error" in record:
+        why = f"its TFLite conversion failed ({record['error'].splitlines()[0]})"
+    else:
+        why = (
+            f"TFLite differs from TensorFlow by {record['max_abs_diff']:.3g} "
+            f"(more than {record['tolerance']:.3g})"
+        )
+    message = f"{label}, layers {', '.join(layers)}: {why}"
+    if runtime == "tflite":
+        raise RuntimeError(f"runtime='tflite': {message}")
+    logger.warning("%s; running TensorFlow instead", message)
+    return reference
+
+
+class AutoForward:
+    """The "auto" feature function while no engine is cached: TensorFlow until it pays.
+
+    A conversion costs seconds (2-3 s for a MobileNet, ~15 s for FaceNet on 2
+    cores) and TFLite saves a few milliseconds per image, so the engine is
+    converted and checked (:func:`build_forward`) when one call of
+    :func:`extract` has at least :data:`AUTO_MIN_IMAGES` images; smaller
+    calls run TensorFlow. Once converted, the engine is cached on disk and
+    every later build starts on it, whatever the number of images.
+    """
+
+    def __init__(
+        self,
+        reference: Any,
+        key: str | None,
+        label: str,
+        layers: tuple[str, ...],
+        settings: dict[str, Any],
+    ) -> None:
+        self._reference = reference
+        self._args = (key, label, layers, settings)
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> str:
+        """The engine that runs now: "tensorflow" until converted, then the chosen one."""
+        return engine_of(self._engine) if self._engine is not None else "tensorflow"
+
+    def prepare(self, n_images: int) -> None:
+        """Convert, check and choose the engine when ``n_images`` pay for it (once)."""
+        if self._engine is not None or n_images < AUTO_MIN_IMAGES:
+            return
+        with self._lock:
+            if self._engine is None:
+                key = self._args[0]
+                self._engine = _choose(self._reference, "auto", key, None, *self._args[1:])
+
+    def __call__(self, x: Any) -> Any:
+        return (self._engine or self._reference)(x)
 
 
 @functools.lru_cache(maxsize=4)
@@ -316,15 +758,14 @@ def _compiled_forward(
     pooling: str,
     batch_size: int,
     file_id: tuple,
-    runtime: str = "tensorflow",
+    runtime: str = "auto",
 ) -> Any:
-    """Build the network, load its weights, compile :func:`make_forward`.
+    """Build the network, load its weights, build its :func:`build_forward`.
 
     Cached so that clones (folds, grid searches) share one model; ``file_id``
     (path, size, mtime) keeps a re-prepared file from hitting the old model.
     """
-    build = make_tflite_forward if runtime == "tflite" else make_forward
-    return build(
+    return build_forward(
         load_network(resolved),
         layers,
         preprocessing=resolved.preprocessing,
@@ -332,6 +773,7 @@ def _compiled_forward(
         pooling=pooling,
         batch_size=batch_size,
         label=f"the model of {weights_label!r}",
+        runtime=runtime,
     )
 
 
@@ -465,6 +907,8 @@ def extract(estimator: BaseExtractor, forward: Any, X: Any, input_size: int) -> 
     goes through the estimator's own batching in a background thread.
     """
     bs = estimator.batch_size_
+    if hasattr(forward, "prepare"):  # "auto": converts when this many images pay for it
+        forward.prepare(len(X))
     if is_decodable_file_set(X):
         batches = file_batches([str(p) for p in X.paths], input_size, bs)
     else:
@@ -511,7 +955,8 @@ class NetworkExtractor(BaseExtractor):
     :func:`extract` (files decoded by ``tf.data``, the last batch padded).
 
     A subclass has parameters ``weights`` and ``batch_size`` (and may have
-    ``layer``, ``pooling`` and ``runtime``, read by the default hooks) and
+    ``layer``, ``pooling`` and ``runtime``, read by the default hooks; an
+    absent ``runtime`` means "auto") and
     overrides:
 
     * :meth:`_resolved` — the :class:`ResolvedWeights` its ``weights`` point
@@ -543,7 +988,7 @@ class NetworkExtractor(BaseExtractor):
 
     def _model_key(self) -> tuple:
         """The parameters the compiled functions depend on: a change rebuilds them."""
-        return (str(self.weights), int(self.batch_size))
+        return (str(self.weights), int(self.batch_size), getattr(self, "runtime", "auto"))
 
     def _weights_file(self, resolved: ResolvedWeights) -> Path | None:
         """The file the network loads from (checked); its size and mtime key the shared cache."""
@@ -563,8 +1008,27 @@ class NetworkExtractor(BaseExtractor):
             getattr(self, "pooling", "avg"),
             int(self.batch_size),
             file_id,
-            getattr(self, "runtime", "tensorflow"),
+            getattr(self, "runtime", "auto"),
         )
+
+    @property
+    def runtime_(self) -> str:
+        """The engine that runs the features of ``layer`` now: "tflite" or "tensorflow".
+
+        With ``runtime="auto"``, "tflite" once the converted network passed
+        its check against TensorFlow (:func:`build_forward`): from the build
+        when it was cached, else from the first ``transform`` of at least
+        :data:`AUTO_MIN_IMAGES` images.
+
+        Raises
+        ------
+        AttributeError
+            Before the network was built (by ``fit`` or ``transform``).
+        """
+        forward = self.__dict__.get("_forwards", {}).get(self._feature_layers())
+        if forward is None:
+            raise AttributeError(f"{type(self).__name__}.runtime_: the network is not built yet")
+        return engine_of(forward)
 
     def _input_size(self) -> int:
         """Side of the network input (image files are decoded at that size)."""
@@ -629,8 +1093,11 @@ class NetworkExtractor(BaseExtractor):
         return self._finish(extract(self, self._forward(), X, self._input_size()))
 
     def _transform_batch(self, images: np.ndarray) -> np.ndarray:
+        forward = self._forward()
+        if hasattr(forward, "prepare"):
+            forward.prepare(len(images))
         out = run_batches(
-            self._forward(),
+            forward,
             iter([to_rgb(images)]),
             len(images),
             self.batch_size_,
@@ -639,12 +1106,18 @@ class NetworkExtractor(BaseExtractor):
         return self._finish(out)
 
     def cache_key(self) -> str:
-        """Covers the class, the parameters and :meth:`_cache_identity` (the weights' sha256)."""
+        """Covers the class, the parameters and :meth:`_cache_identity` (the weights' sha256).
+
+        Not ``runtime``: every engine gives the TensorFlow features to
+        ``VERIFY_TOLERANCE`` (an engine that does not is not used), so their
+        outputs are interchangeable and share cache entries.
+        """
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "runtime"}
         return stable_hash(
             {
                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "version": self._cache_version,
-                "params": {**self.get_params(deep=False), "weights": str(self.weights)},
+                "params": {**params, "weights": str(self.weights)},
                 "resize": "bilinear-antialias",
                 **self._cache_identity(),
             }

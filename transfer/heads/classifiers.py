@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -24,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from transfer._registry import register_head
 from transfer._validation import NONE, Interval, Options, validate_params
+from transfer.heads.linear import LinearFit
 
 
 class BaseHead(ClassifierMixin, BaseEstimator):
@@ -59,11 +59,9 @@ class BaseHead(ClassifierMixin, BaseEstimator):
         self._check_training(X, y_index)
         self.model_ = self._make_model(X, y_index)
         self.model_.fit(X, y_index)
-        if isinstance(self.model_, GridSearchCV):
-            self.C_ = float(self.model_.best_params_["model__C"])
-            final = self.model_.best_estimator_[-1]
-        else:
-            final = self.model_[-1] if isinstance(self.model_, Pipeline) else self.model_
+        final = self.model_[-1] if isinstance(self.model_, Pipeline) else self.model_
+        if getattr(self, "C", None) == "auto":
+            self.C_ = float(final.C_)
         if hasattr(final, "n_iter_"):
             self.n_iter_ = final.n_iter_
         return self
@@ -105,31 +103,47 @@ class BaseHead(ClassifierMixin, BaseEstimator):
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
-def _scaled(standardize: bool, model: Any, C: Any = None, y: Any = None) -> Any:
-    """``[StandardScaler] -> model``; with ``C="auto"``, C chosen by inner 3-fold CV.
-
-    The inner cross-validation sees only the data given to ``fit`` (the
-    training fold of the protocol), stratified and seeded; the grid is
-    :data:`C_GRID`. With fewer than 2 samples in some class it cannot run,
-    and the head says so.
-    """
+def _scaled(standardize: bool, model: Any) -> Any:
+    """``[StandardScaler] -> model``."""
     steps = [("scale", StandardScaler())] if standardize else []
-    pipe = Pipeline([*steps, ("model", model)])
-    if C != "auto":
-        return pipe
-    smallest = int(np.bincount(y).min())
-    if smallest < 2:
-        raise ValueError(
-            "C='auto' picks C by inner cross-validation on the training data, which needs at "
-            f"least 2 training samples per class; the smallest class has {smallest}: give C a value"
+    return Pipeline([*steps, ("model", model)])
+
+
+class _LinearHead(BaseHead):
+    """Base of the L2-regularised linear heads: solved by :class:`LinearFit`.
+
+    With fewer training rows than feature columns the model is fitted in the
+    span of the training rows through their Gram matrix (exactly the same
+    optimum, a fraction of the cost); ``C="auto"`` searches :data:`C_GRID`
+    by stratified inner 3-fold cross-validation on one Gram matrix.
+    """
+
+    _formulations = ("auto", "gram", "features")
+
+    def _estimator(self) -> Any:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _make_model(self, X, y):
+        return LinearFit(
+            self._estimator(),
+            C=self.C,
+            standardize=self.standardize,
+            formulation=self.formulation,
+            grid=C_GRID,
         )
-    cv = StratifiedKFold(n_splits=min(3, smallest), shuffle=True, random_state=0)
-    return GridSearchCV(pipe, {"model__C": list(C_GRID)}, cv=cv, n_jobs=1)
 
 
 @register_head("linear_svm")
-class LinearSVMHead(BaseHead):
-    """Linear support vector machine (one-vs-rest, squared hinge loss).
+class LinearSVMHead(_LinearHead):
+    """Linear support vector machine (one-vs-rest, squared hinge loss, L2 penalty).
+
+    The problem is LIBLINEAR's L2-loss SVM [1]_ (the intercept is a penalised
+    constant feature, as in :class:`sklearn.svm.LinearSVC`). With fewer
+    training rows than features it is solved exactly from the Gram matrix
+    of the training rows by Newton steps on the set of margin violators [2]_
+    (see :mod:`transfer.heads.linear`): the same optimum as LIBLINEAR's
+    coordinate descent, in a few ``n x n`` solves (ORL pixels, 200 x 10,304:
+    0.4 s instead of 22-28 s per fold).
 
     Parameters
     ----------
@@ -140,33 +154,48 @@ class LinearSVMHead(BaseHead):
     standardize : bool, default=False
         Standardise features (zero mean, unit variance on the training set)
         first. Off by default: on histogram features (LBP, HOG) it inflates
-        rare bins and slows liblinear's convergence by 5-15x for no gain;
-        normalise raw pixels in the extractor instead (``normalize="zscore"``).
+        rare bins for no gain; normalise raw pixels in the extractor instead
+        (``normalize="zscore"``).
     max_iter : int, default=5000
-        Iteration cap of the liblinear solver.
+        Iteration cap of the solver (LIBLINEAR's iterations, or Newton steps
+        per class in the Gram formulation, which needs fewer than 20).
+    formulation : {"auto", "gram", "features"}, default="auto"
+        "gram" solves from the Gram matrix of the training rows; "features"
+        hands the features to LIBLINEAR as they are (the head's only path
+        in 0.1.0; its dual coordinate descent when rows are fewer than
+        columns); "auto" takes "gram" for fewer rows than columns.
 
     References
     ----------
     .. [1] Fan, Chang, Hsieh, Wang, Lin. "LIBLINEAR: A library for large
        linear classification." JMLR 9, 2008.
+    .. [2] Chapelle. "Training a support vector machine in the primal."
+       Neural Computation 19(5), 2007.
     """
 
     _parameter_constraints = {
         "C": [Interval(numbers.Real, 0, None, closed="neither"), Options(("auto",))],
         "standardize": [Options((True, False))],
         "max_iter": [Interval(numbers.Integral, 1, None)],
+        "formulation": [Options(_LinearHead._formulations)],
     }
 
     def __init__(
-        self, C: float | str = 1.0, standardize: bool = False, max_iter: int = 5000
+        self,
+        C: float | str = 1.0,
+        standardize: bool = False,
+        max_iter: int = 5000,
+        formulation: str = "auto",
     ) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
+        self.formulation = formulation
 
-    def _make_model(self, X, y):
-        C = 1.0 if self.C == "auto" else self.C
-        return _scaled(self.standardize, LinearSVC(C=C, max_iter=self.max_iter), self.C, y)
+    def _estimator(self) -> Any:
+        # with formulation "gram" LinearFit solves this very problem from the
+        # Gram matrix (squared_hinge_newton); "features" runs LIBLINEAR on X
+        return LinearSVC(max_iter=self.max_iter)
 
 
 @register_head("rbf_svm")
@@ -325,8 +354,12 @@ class FisherfacesHead(_ScatterHead):
 
 
 @register_head("logistic")
-class LogisticHead(BaseHead):
-    """Multinomial logistic regression (L2 penalty).
+class LogisticHead(_LinearHead):
+    """Multinomial logistic regression (L2 penalty, L-BFGS).
+
+    With fewer training rows than features it is fitted in the span of the
+    training rows (see :mod:`transfer.heads.linear`): the same optimum, each
+    L-BFGS step costing ``n x n`` instead of ``n x d``.
 
     Parameters
     ----------
@@ -338,6 +371,8 @@ class LogisticHead(BaseHead):
         Standardise features first.
     max_iter : int, default=1000
         Iteration cap of the L-BFGS solver.
+    formulation : {"auto", "gram", "features"}, default="auto"
+        As in :class:`LinearSVMHead`.
 
     References
     ----------
@@ -348,19 +383,23 @@ class LogisticHead(BaseHead):
         "C": [Interval(numbers.Real, 0, None, closed="neither"), Options(("auto",))],
         "standardize": [Options((True, False))],
         "max_iter": [Interval(numbers.Integral, 1, None)],
+        "formulation": [Options(_LinearHead._formulations)],
     }
 
     def __init__(
-        self, C: float | str = 1.0, standardize: bool = True, max_iter: int = 1000
+        self,
+        C: float | str = 1.0,
+        standardize: bool = True,
+        max_iter: int = 1000,
+        formulation: str = "auto",
     ) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
+        self.formulation = formulation
 
-    def _make_model(self, X, y):
-        C = 1.0 if self.C == "auto" else self.C
-        model = LogisticRegression(C=C, max_iter=self.max_iter)
-        return _scaled(self.standardize, model, self.C, y)
+    def _estimator(self) -> Any:
+        return LogisticRegression(max_iter=self.max_iter)
 
 
 def pairwise_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:

@@ -328,13 +328,19 @@ class VerificationProtocol(Protocol):
         images: np.ndarray,
         pairs: np.ndarray,
         same: np.ndarray,
+        threshold: bool = True,
     ) -> Any:
-        """Fit ``model`` on one training side (images + pairs), threshold included."""
+        """Fit ``model`` on one training side (images + pairs), threshold included.
+
+        Without ``threshold`` a head that learns from images skips scoring
+        the training pairs for its own threshold: the cross-fitted models
+        only score held-out pairs.
+        """
         if self.training == "unrestricted" and component_tags(model).get(
             "learns_from_images", False
         ):
             model.fit_identities(X[images], labels[images])
-            return model.fit_threshold(X[pairs], same)
+            return model.fit_threshold(X[pairs], same) if threshold else model
         return model.fit(X[pairs], same)
 
     def _crossfit_threshold(
@@ -363,7 +369,9 @@ class VerificationProtocol(Protocol):
             with warnings.catch_warnings():
                 # the fit on the whole training side reports convergence once
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model = self._fit(clone(head), X, labels, images, pairs[keep], same[keep])
+                model = self._fit(
+                    clone(head), X, labels, images, pairs[keep], same[keep], threshold=False
+                )
             scores[held] = model.score_pairs(X[pairs[held, 0]], X[pairs[held, 1]])
         ok = np.isfinite(scores)
         if len(set(same[ok].tolist())) < 2:

@@ -364,12 +364,40 @@ def _check_features(features: np.ndarray, label: str) -> None:
         raise ValueError(f"extractor {label!r} returned NaN or infinite features")
 
 
+def _stateless_features(
+    plan: Plan, extractor: Any, view: ImageSet, label: str
+) -> tuple[np.ndarray, int, int]:
+    """(features, images read from the cache, images computed) of a non-learning extractor."""
+    if plan.feature_cache is not None:
+        got = plan.feature_cache.extract(clone(extractor), view, label=label)
+        features, cached, computed = got.features, got.n_cached, got.n_computed
+    else:
+        features = clone(extractor).fit(view).transform(view)
+        cached, computed = 0, len(view)
+    _check_features(features, label)
+    return features, cached, computed
+
+
 def extract(plan: Plan, label: str, folds: list[int]) -> Features:
     """Features of extractor ``label`` for the folds ``folds`` (indices into plan.folds)."""
     extractor = plan.recipe.extractors[label]
     view = plan.views[label]
     t0 = time.perf_counter()
-    if extractor.__sklearn_tags__().requires_fit:
+    split = extractor.learned_stage() if extractor.__sklearn_tags__().requires_fit else None
+    if split is not None:
+        # the stateless stage once for every image (and cached), the learned
+        # projection per fold on the training rows: hd_lbp with PCA on View 2
+        # costs one extraction and ten PCA fits, not ten extractions
+        stage, projection = split
+        F, cached, n_extracted = _stateless_features(plan, stage, view, label)
+        per_fold = [np.empty((0, 0), np.float32)] * len(plan.folds)
+        for i in folds:
+            train = plan.folds[i].train
+            proj = clone(projection).fit(F[train], plan.targets[train])
+            per_fold[i] = np.asarray(proj.transform(F), dtype=np.float32)
+            _check_features(per_fold[i], label)
+        n_features = per_fold[folds[0]].shape[1]
+    elif extractor.__sklearn_tags__().requires_fit:
         per_fold: list[np.ndarray] = [np.empty((0, 0), np.float32)] * len(plan.folds)
         n_extracted = 0
         for i in folds:
@@ -387,14 +415,7 @@ def extract(plan: Plan, label: str, folds: list[int]) -> Features:
         n_features = per_fold[folds[0]].shape[1]
         cached = 0
     else:
-        if plan.feature_cache is not None:
-            got = plan.feature_cache.extract(clone(extractor), view, label=label)
-            features, cached = got.features, got.n_cached
-            n_extracted = got.n_computed
-        else:
-            features = clone(extractor).fit(view).transform(view)
-            cached, n_extracted = 0, len(view)
-        _check_features(features, label)
+        features, cached, n_extracted = _stateless_features(plan, extractor, view, label)
         per_fold = [features] * len(plan.folds)
         n_features = features.shape[1]
     seconds = time.perf_counter() - t0

@@ -34,6 +34,7 @@ from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf
 from transfer.features.base import as_image_array
 from transfer.features.cnn.backbones import BACKBONES, get_backbone, list_backbones
 from transfer.features.network import (
+    RUNTIMES,
     NetworkExtractor,
     ResolvedWeights,
     layer_names,
@@ -235,7 +236,8 @@ class CNNFeatures(NetworkExtractor):
     ``input_size`` x ``input_size`` with a bilinear (antialiased) resize
     that ignores the aspect ratio (no crop: the whole image is kept), scaled
     as the weights say, and run through the network in inference mode, in
-    fixed-size batches (the last one padded) by one compiled ``tf.function``.
+    fixed-size batches (the last one padded) by the fastest engine that gives
+    TensorFlow's features (``runtime``).
     Image files are decoded in a ``tf.data`` pipeline that overlaps with the
     network; other inputs are prepared in a background thread. Memory is
     bounded by a few batches whatever the number of images.
@@ -267,11 +269,21 @@ class CNNFeatures(NetworkExtractor):
         Side of the square network input; default the weights' own.
     batch_size : int, default=32
         Images per forward pass.
-    runtime : {"tensorflow", "tflite"}, default="tensorflow"
-        What runs the network: a compiled ``tf.function``, or the same
-        computation converted to TensorFlow Lite and run by its XNNPACK
-        kernels (2.3-3.6x faster on 2 CPU cores in ``benchmarks/bench_cnn.py``,
-        equal to about 3e-5; the conversion takes a few seconds once).
+    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
+        What runs the network. "auto": the computation converted to
+        TensorFlow Lite and run by its XNNPACK kernels (2-4x ``model.predict``
+        on CPU for MobileNets, ``benchmarks/bench_cnn.py``) when, at build
+        time, it matches the TensorFlow function on a few images to 1e-4
+        (relative to the feature scale) and is not clearly slower on them;
+        otherwise the TensorFlow function (a mismatch or a failed conversion
+        is logged as a warning on the ``"transfer"`` logger). The conversion
+        takes a few seconds, once: the converted network and its check are
+        cached on disk, and a network not yet cached is converted on the
+        first ``transform`` of at least 256 images (fewer run TensorFlow)
+        (:func:`transfer.features.network.build_forward`). "tensorflow": a
+        compiled ``tf.function``. "tflite": TensorFlow Lite, checked the same
+        way, and an error instead of the fallback. The features do not depend
+        on it (nor does :meth:`cache_key`). ``runtime_`` tells which ran.
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -279,6 +291,8 @@ class CNNFeatures(NetworkExtractor):
     ----------
     image_shape_ : tuple
         Shape of one input image, set by ``fit``.
+    runtime_ : {"tflite", "tensorflow"}
+        The engine that runs ``layer`` (once the network is built).
 
     References
     ----------
@@ -305,7 +319,7 @@ class CNNFeatures(NetworkExtractor):
         "pooling": [Options(("avg", "max", "flatten"))],
         "input_size": [NONE, Interval(numbers.Integral, 32, None)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
-        "runtime": [Options(("tensorflow", "tflite"))],
+        "runtime": [Options(RUNTIMES)],
         "image_shape": [NONE, *NetworkExtractor._parameter_constraints["image_shape"][1:]],
     }
     _cache_version = 2
@@ -319,7 +333,7 @@ class CNNFeatures(NetworkExtractor):
         pooling: str = "avg",
         input_size: int | None = None,
         batch_size: int = 32,
-        runtime: str = "tensorflow",
+        runtime: str = "auto",
         image_shape: Any = None,
     ) -> None:
         self.weights = weights

@@ -78,12 +78,15 @@ from transfer.features.base import to_jsonable
 from transfer.features.cnn.backbones import BACKBONES, Backbone
 from transfer.features.cnn.extractor import read_model_card, resolve_weights
 from transfer.features.network import (
+    RUNTIMES,
     NetworkExtractor,
     ResolvedWeights,
+    _tap_model,
+    build_forward,
     extract,
     is_decodable_file_set,
     load_network,
-    make_forward,
+    model_digest,
     stage_tensor,
     to_rgb,
 )
@@ -113,16 +116,6 @@ def _model_from_bytes(data: bytes) -> Any:
         path = Path(tmp) / "model.keras"
         path.write_bytes(data)
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _weights_sha256(model: Any) -> str:
-    """sha256 over every weight array of ``model`` (stable, unlike the zip bytes)."""
-    h = hashlib.sha256()
-    for w in model.weights:
-        a = np.ascontiguousarray(np.asarray(w.numpy()))
-        h.update(f"{w.path}:{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def _backbone_of(resolved: ResolvedWeights) -> Backbone | None:
@@ -263,6 +256,13 @@ class FineTunedCNN(NetworkExtractor):
         augmentation. None leaves the global seeds alone.
     verbose : int, default=0
         Keras' ``fit`` verbosity.
+    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
+        What runs the fine-tuned network in ``transform`` and ``predict``, as
+        for :class:`~transfer.features.cnn.CNNFeatures`: TensorFlow Lite when
+        it matches TensorFlow on a few images, else TensorFlow with a warning.
+        The converted network is cached on disk under the sha256 of the
+        fine-tuned weights (``weights_sha256_``). Training always runs in
+        TensorFlow.
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -324,6 +324,7 @@ class FineTunedCNN(NetworkExtractor):
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "random_state": [NONE, Interval(numbers.Integral, 0, 2**32 - 1)],
         "verbose": [Interval(numbers.Integral, 0, 2)],
+        "runtime": [Options(RUNTIMES)],
     }
     _cache_version = 1
 
@@ -345,6 +346,7 @@ class FineTunedCNN(NetworkExtractor):
         dropout: float = 0.2,
         random_state: int | None = 0,
         verbose: int = 0,
+        runtime: str = "auto",
         image_shape: Any = None,
     ) -> None:
         self.weights = weights
@@ -362,6 +364,7 @@ class FineTunedCNN(NetworkExtractor):
         self.dropout = dropout
         self.random_state = random_state
         self.verbose = verbose
+        self.runtime = runtime
         self.image_shape = image_shape
 
     def __sklearn_tags__(self):
@@ -387,14 +390,15 @@ class FineTunedCNN(NetworkExtractor):
         return net
 
     def _make_forward(self, layers: tuple[str, ...]) -> Any:
-        """The compiled feature function of the fine-tuned network for ``layers``."""
-        return make_forward(
+        """The feature function of the fine-tuned network for ``layers`` (:func:`build_forward`)."""
+        return build_forward(
             self._network(),
             layers,
             preprocessing=self.preprocessing_,
             input_size=self.input_size_,
             batch_size=int(self.batch_size),
             label=f"the fine-tuned model of {str(self.weights)!r}",
+            runtime=str(self.runtime),
         )
 
     def _input_size(self) -> int:
@@ -552,7 +556,9 @@ class FineTunedCNN(NetworkExtractor):
         net = self._build_network(base, len(self.classes_), seed)
         self.trainable_layers_ = self._freeze(net, _backbone_of(resolved))
         self._net = net
-        self._forward()  # an unknown layer fails before training
+        # an unknown layer fails before training; nothing is compiled or converted yet
+        # (a converted engine would freeze the weights before they are trained)
+        _tap_model(net, self._feature_layers(), f"the fine-tuned model of {str(self.weights)!r}")
 
         train_ds = self._dataset(X, train_idx, codes, shuffle=True, seed=seed)
         val_ds = (
@@ -608,7 +614,8 @@ class FineTunedCNN(NetworkExtractor):
             self.best_val_accuracy_ = self.history_["val_accuracy"][best]
         else:
             self.best_val_accuracy_ = None
-        self.weights_sha256_ = _weights_sha256(net)
+        self.weights_sha256_ = model_digest(net)
+        self._reset_forward()  # built on first use, from the trained weights
 
     def _base_sha256(self, resolved: ResolvedWeights) -> str | None:
         """sha256 of the file the base weights load from (None for Keras' download)."""

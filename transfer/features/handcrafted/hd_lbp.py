@@ -36,6 +36,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._registry import register_extractor
@@ -438,6 +439,45 @@ def _fill_histograms(
         out[:, :, k] = counts.reshape(n, n_points, n_cells, n_bins)
 
 
+class HDLBPProjection(TransformerMixin, BaseEstimator):
+    """The PCA that compresses high-dimensional LBP histograms (Chen et al., CVPR 2013).
+
+    ``n_components`` larger than ``min(n_samples, n_features)`` is capped
+    with a warning. Output float32, as every extractor's.
+
+    Parameters
+    ----------
+    n_components : int
+        Principal components kept.
+    """
+
+    def __init__(self, n_components: int = 400) -> None:
+        self.n_components = n_components
+
+    def fit(self, X: Any, y: Any = None) -> HDLBPProjection:
+        """Fit the PCA on histograms ``X`` of shape (n_samples, n_features)."""
+        from sklearn.decomposition import PCA
+
+        X = np.asarray(X)
+        limit = min(X.shape)
+        k = int(self.n_components)
+        if k > limit:
+            warnings.warn(
+                f"hd_lbp: n_components={k} is more than min(n_samples, n_features) = "
+                f"min{X.shape}; keeping {limit} components (fit on more images for more)",
+                UserWarning,
+                stacklevel=3,
+            )
+            k = limit
+        self.pca_ = PCA(n_components=k, whiten=False, random_state=0).fit(X)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Project histograms onto the components: (n_samples, n_components_), float32."""
+        check_is_fitted(self)
+        return self.pca_.transform(np.asarray(X)).astype(np.float32, copy=False)
+
+
 @register_extractor("hd_lbp")
 class HDLBPFeatures(BaseExtractor):
     """High-dimensional LBP of aligned faces (Chen et al., CVPR 2013), optionally PCA-compressed.
@@ -602,22 +642,20 @@ class HDLBPFeatures(BaseExtractor):
         lbp_n_bins(self.P, self.method)  # e.g. "default" with P > 16: too many bins
         if self.n_components is None:
             return
-        from sklearn.decomposition import PCA
-
         features = np.concatenate(
             [self._histograms(batch) for batch in self._iter_batches(X)], axis=0
         )
-        limit = min(features.shape)
-        k = int(self.n_components)
-        if k > limit:
-            warnings.warn(
-                f"hd_lbp: n_components={k} is more than min(n_samples, n_features) = "
-                f"min{features.shape}; keeping {limit} components (fit on more images for more)",
-                UserWarning,
-                stacklevel=3,
-            )
-            k = limit
-        self.pca_ = PCA(n_components=k, whiten=False, random_state=0).fit(features)
+        self.pca_ = HDLBPProjection(int(self.n_components)).fit(features).pca_
+
+    def learned_stage(self) -> tuple[HDLBPFeatures, HDLBPProjection] | None:
+        """The histograms (no PCA) and the PCA of ``n_components``, or None without PCA.
+
+        The runner caches the histograms once and fits the PCA per fold on
+        the cached training rows (see :meth:`BaseExtractor.learned_stage`).
+        """
+        if self.n_components is None:
+            return None
+        return clone(self).set_params(n_components=None), HDLBPProjection(self.n_components)
 
     def _transform_batch(self, images: np.ndarray) -> np.ndarray:
         features = self._histograms(images)

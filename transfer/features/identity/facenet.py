@@ -31,8 +31,13 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from transfer._registry import did_you_mean, register_extractor
-from transfer._validation import InstanceOf, Interval
-from transfer.features.network import NetworkExtractor, ResolvedWeights, weights_identity
+from transfer._validation import InstanceOf, Interval, Options
+from transfer.features.network import (
+    RUNTIMES,
+    NetworkExtractor,
+    ResolvedWeights,
+    weights_identity,
+)
 from transfer.weights.records import IDENTITY_WEIGHTS, get_record
 
 __all__ = ["FaceNetFeatures", "l2_normalize"]
@@ -66,7 +71,8 @@ class FaceNetFeatures(NetworkExtractor):
     Images are converted to RGB (grey repeated), resized to 160 x 160 with a
     bilinear (antialiased) resize that ignores the aspect ratio, standardised
     per image (``(x - mean) / max(std, 1 / sqrt(n))``) and run through the
-    network in inference mode, in fixed-size batches (the last one padded).
+    network in inference mode, in fixed-size batches (the last one padded),
+    by the fastest engine that gives TensorFlow's embeddings (``runtime``).
     Give face crops (the network was trained on faces filling most of a
     160 x 160 crop with a small margin): aligned or centre-cropped faces.
 
@@ -82,6 +88,10 @@ class FaceNetFeatures(NetworkExtractor):
         L2-normalise each embedding, as FaceNet compares them.
     batch_size : int, default=32
         Images per forward pass.
+    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
+        What runs the network, as for :class:`~transfer.features.cnn.CNNFeatures`:
+        TensorFlow Lite (XNNPACK) when it matches TensorFlow on a few images
+        (checked once, cached on disk), else TensorFlow with a warning.
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -89,6 +99,8 @@ class FaceNetFeatures(NetworkExtractor):
     ----------
     image_shape_ : tuple
         Shape of one input image, set by ``fit``.
+    runtime_ : {"tflite", "tensorflow"}
+        The engine that runs the network (once it is built).
 
     References
     ----------
@@ -110,6 +122,7 @@ class FaceNetFeatures(NetworkExtractor):
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
         "normalize": [InstanceOf(bool), InstanceOf(np.bool_)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
+        "runtime": [Options(RUNTIMES)],
     }
 
     def __init__(
@@ -118,11 +131,13 @@ class FaceNetFeatures(NetworkExtractor):
         *,
         normalize: bool = True,
         batch_size: int = 32,
+        runtime: str = "auto",
         image_shape: Any = None,
     ) -> None:
         self.weights = weights
         self.normalize = normalize
         self.batch_size = batch_size
+        self.runtime = runtime
         self.image_shape = image_shape
 
     def _resolved(self) -> ResolvedWeights:

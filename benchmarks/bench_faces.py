@@ -1,0 +1,133 @@
+"""Face pipeline: batched alignment and descriptors against one image at a time.
+
+``align_facenet_vs_per_image``
+    Baseline: each LFW image decoded, aligned by MTCNN (``Align.__call__``,
+    one detector call per image) and embedded by FaceNet alone. Ours: the
+    images decoded and aligned a batch at a time (``Align.apply_batch``: one
+    detector call per batch), FaceNet on the batch. FaceNet runs with the
+    extractor's default runtime.
+``dlib_vs_per_image``
+    Baseline: each image decoded, aligned by dlib and described by dlib's
+    ResNet alone. Ours: ``DlibResNetFeatures.transform`` on the batch.
+
+Equality: the largest absolute difference of the embeddings. Run alone:
+``python benchmarks/bench_faces.py`` prints the entries as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.common import data_root, entry, interleaved, max_abs_diff  # noqa: E402
+
+
+def _lfw_files(n: int) -> list[str]:
+    """The first image of the first ``n`` people (sorted) with two or more images."""
+    root = data_root() / "lfw" / "lfw-deepfunneled"
+    files = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (person / f"{person.name}_0002.jpg").is_file():
+            files.append(str(person / f"{person.name}_0001.jpg"))
+        if len(files) == n:
+            break
+    return files
+
+
+def _batches(files: list[str], batch_size: int):
+    for start in range(0, len(files), batch_size):
+        yield files[start : start + batch_size]
+
+
+def bench_align_facenet(files: list[str], batch_size: int, repeat: int) -> dict[str, Any]:
+    from transfer.align import Align
+    from transfer.data import read_image
+    from transfer.features.identity import FaceNetFeatures
+
+    align = Align("mtcnn", 160, 0.2, cache=False)
+    facenet = FaceNetFeatures(batch_size=batch_size).fit(np.zeros((1, 160, 160, 3), np.float32))
+    one = FaceNetFeatures(batch_size=1).fit(np.zeros((1, 160, 160, 3), np.float32))
+    align.apply_batch([read_image(files[0])] * 2)  # load the detector
+
+    def per_image() -> np.ndarray:
+        return np.concatenate([one.transform(align(read_image(f))[None]) for f in files])
+
+    def batched() -> np.ndarray:
+        crops = (
+            np.stack(align.apply_batch([read_image(f) for f in chunk]))
+            for chunk in _batches(files, batch_size)
+        )
+        return np.concatenate([facenet.transform(c) for c in crops])
+
+    ref, ours = per_image(), batched()
+    times = interleaved({"baseline": per_image, "ours": batched}, repeat)
+    diff = max_abs_diff(ref, ours)
+    return entry(
+        baseline="decode, MTCNN align (one image per detector call), FaceNet one image per call",
+        ours="decode + Align.apply_batch (one detector call per batch), "
+        f"FaceNet on the batch ({getattr(facenet, 'runtime', 'default')} runtime)",
+        baseline_s=times["baseline"],
+        ours_s=times["ours"],
+        sizes={"images": len(files), "batch_size": batch_size, "image": "250x250 LFW"},
+        equal={"max_abs_diff": diff, "tol": 1e-4, "ok": diff <= 1e-4},
+        goal=3.0,
+    )
+
+
+def bench_dlib(files: list[str], batch_size: int, repeat: int) -> dict[str, Any]:
+    from transfer.data import read_image
+    from transfer.features.identity import DlibResNetFeatures
+    from transfer.features.identity import dlib_resnet as D
+
+    est = DlibResNetFeatures(batch_size=batch_size).fit(np.zeros((1, 250, 250, 3), np.float32))
+    net = D._network()
+
+    def per_image() -> np.ndarray:
+        rows = []
+        for f in files:
+            chip, _ = D.face_chip(read_image(f))
+            rows.append(np.asarray(net.compute_face_descriptor(chip), dtype=np.float32))
+        return np.stack(rows)
+
+    def batched() -> np.ndarray:
+        return np.concatenate(
+            [
+                est.transform(np.stack([read_image(f) for f in c]))
+                for c in _batches(files, batch_size)
+            ]
+        )
+
+    ref, ours = per_image(), batched()
+    times = interleaved({"baseline": per_image, "ours": batched}, repeat)
+    diff = max_abs_diff(ref, ours)
+    return entry(
+        baseline="decode, dlib detect + chip, ResNet descriptor one face per call",
+        ours="DlibResNetFeatures.transform: chips of the batch, descriptors in one call",
+        baseline_s=times["baseline"],
+        ours_s=times["ours"],
+        sizes={"images": len(files), "batch_size": batch_size, "image": "250x250 LFW"},
+        equal={"max_abs_diff": diff, "tol": 1e-5, "ok": diff <= 1e-5},
+        goal=3.0,
+    )
+
+
+def bench(quick: bool = True) -> dict[str, dict]:
+    """``align_facenet_vs_per_image`` and ``dlib_vs_per_image`` entries."""
+    n, repeat = (16, 2) if quick else (96, 3)
+    files = _lfw_files(n)
+    return {
+        "align_facenet_vs_per_image": bench_align_facenet(files, 16, repeat),
+        "dlib_vs_per_image": bench_dlib(files[: n // 2 if quick else n], 8, repeat),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench(), indent=2))

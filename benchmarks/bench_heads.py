@@ -1,0 +1,139 @@
+"""Linear heads: the Gram (row-space) formulation against LIBLINEAR on the features.
+
+Baseline: ``LinearSVMHead(formulation="features")``, the head as it was
+(scikit-learn's ``LinearSVC`` on the feature matrix: LIBLINEAR's dual
+coordinate descent, as ``dual="auto"`` picks when rows are fewer than
+columns). Ours: the default ``LinearSVMHead()``, which solves the same
+problem in the span of the training rows (``transfer.heads.linear``). Both
+fit the same training fold with the same C and are scored on the same test
+fold; the entry records both accuracies and the largest difference of their
+decision values.
+
+Workloads, as in the shipped recipes:
+
+- ORL pixels (``orl-identification``: 5 training images per subject, 200 x
+  10,304 z-scored pixels, 40 classes, C=1);
+- LFW-people Gabor magnitudes (``lfw-people``: people with at least 20
+  images, faces cropped and halved, grey, ``gabor`` on an 8x8 grid; one of
+  the recipe's 5 folds). Quick mode keeps the 10 people with the most images
+  (one-vs-rest costs grow with the number of classes; the ratio does not
+  depend on it much); ``--full`` takes all 62.
+
+Run ``python -m benchmarks.bench_heads [--full]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+import numpy as np
+
+from benchmarks.common import data_root, entry, interleaved, max_abs_diff
+
+
+def _orl_pixels():
+    from transfer.data import open_dataset
+    from transfer.features.handcrafted import PixelFeatures
+
+    images = open_dataset("orl", data_root() / "orl")
+    y = np.asarray(images.labels)
+    X = PixelFeatures(normalize="zscore").fit_transform(images)
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:5] for c in np.unique(y)])
+    test = np.setdiff1d(np.arange(len(y)), train)
+    return X, y, train, test
+
+
+def _lfw_gabor(n_people: int | None):
+    from sklearn.model_selection import StratifiedKFold
+
+    from transfer.data import Grey, LFWCrop, open_dataset
+    from transfer.features.handcrafted import GaborFeatures
+
+    images = open_dataset("lfw", data_root() / "lfw", min_images_per_person=20)
+    y = np.asarray(images.labels)
+    if n_people is not None:
+        keep_classes = np.argsort(-np.bincount(y), kind="stable")[:n_people]
+        images = images.subset(np.flatnonzero(np.isin(y, keep_classes)))
+        y = np.asarray(images.labels)
+    images = images.with_transforms(LFWCrop(resize=0.5), Grey())
+    X = GaborFeatures(grid=(8, 8)).fit_transform(images)
+    train, test = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    return X, y, train, test
+
+
+def _compare(name: str, X, y, train, test, repeat: int) -> dict:
+    from transfer.heads import LinearSVMHead
+
+    heads = {"baseline": LinearSVMHead(formulation="features"), "ours": LinearSVMHead()}
+    fitted = {}
+
+    def fit(key):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the baseline's ConvergenceWarning is counted below
+            fitted[key] = heads[key].fit(X[train], y[train])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        heads["baseline"].fit(X[train], y[train])
+        base_warns = len(caught)
+        caught.clear()
+        heads["ours"].fit(X[train], y[train])
+        ours_warns = len(caught)
+    times = interleaved({k: (lambda k=k: fit(k)) for k in heads}, repeat)
+    scores = {k: fitted[k].decision_function(X[test]) for k in heads}
+    acc = {k: float(fitted[k].score(X[test], y[test])) for k in heads}
+    diff = max_abs_diff(scores["baseline"], scores["ours"])
+    scale = float(np.max(np.abs(scores["baseline"])))
+    return entry(
+        baseline="LinearSVMHead(formulation='features'): LinearSVC on the features",
+        ours="LinearSVMHead(): the same problem in the span of the training rows",
+        baseline_s=times["baseline"],
+        ours_s=times["ours"],
+        sizes={
+            "workload": name,
+            "n_train": len(train),
+            "n_test": len(test),
+            "n_features": int(X.shape[1]),
+            "n_classes": len(np.unique(y[train])),
+            "formulation": fitted["ours"].model_.formulation_,
+        },
+        equal={
+            "max_abs_diff": diff,
+            "score_scale": scale,
+            "tol": 1e-3 * scale,
+            "ok": bool(diff <= 1e-3 * scale and acc["ours"] >= acc["baseline"] - 1e-9),
+        },
+        goal=10.0,
+        accuracy=acc,
+        convergence_warnings={"baseline": base_warns, "ours": ours_warns},
+    )
+
+
+def bench(quick: bool = True) -> dict[str, dict]:
+    """``linear_head_vs_liblinear`` (ORL pixels) and ``..._lfw_gabor`` (LFW-people Gabor)."""
+    orl = _orl_pixels()
+    lfw = _lfw_gabor(10 if quick else None)
+    return {
+        "linear_head_vs_liblinear": _compare("ORL pixels, 1 split", *orl, repeat=1),
+        "linear_head_vs_liblinear_lfw_gabor": _compare(
+            "LFW-people Gabor 8x8, fold 1 of 5" + (", 10 people" if quick else ""),
+            *lfw,
+            repeat=1,
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="all 62 LFW-people classes")
+    args = parser.parse_args(argv)
+    out = bench(quick=not args.full)
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The accelerated Joint Bayesian EM: same fixed point and scores as plain EM, fewer steps."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import transfer.heads.verification.joint_bayesian as jb_module
+from transfer.heads.verification import JointBayesian, joint_bayesian_em
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_joint_bayesian.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_joint_bayesian", _BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def lfw_like():
+    """LFW-shaped synthetic identities (power-law sizes, most with one image), d=16."""
+    bench = _bench()
+    sizes = bench.lfw_like_sizes(150, largest=30, seed=3)
+    X, y = bench.synthetic_identities(16, sizes, seed=3)
+    return X - X.mean(axis=0), y
+
+
+def _scores(S_mu, S_eps, X1, X2):
+    A, G = _bench().reference_ratio_matrices(S_mu, S_eps)
+    return (
+        np.einsum("ij,jk,ik->i", X1, A, X1)
+        + np.einsum("ij,jk,ik->i", X2, A, X2)
+        - 2 * (np.einsum("ij,jk,ik->i", X1, G, X2))
+    )
+
+
+@pytest.mark.slow  # the reference is a Python loop over identities, ~500 iterations
+def test_same_fixed_point_and_scores_as_plain_em(lfw_like):
+    # both run to convergence: matrices and log-likelihood-ratio scores agree
+    X, y = lfw_like
+    ref_mu, ref_eps, ref_iter = _bench().reference_em(X, y, max_iter=5000, tol=1e-11, reg=1e-6)
+    S_mu, S_eps, n_iter, converged = joint_bayesian_em(X, y, max_iter=5000, tol=1e-11)
+    assert converged and ref_iter < 5000
+    assert n_iter < ref_iter / 2  # the acceleration pays
+    np.testing.assert_allclose(S_mu, ref_mu, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(S_eps, ref_eps, rtol=1e-6, atol=1e-8)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, len(X), size=(2, 500))
+    ours, ref = _scores(S_mu, S_eps, X[i], X[j]), _scores(ref_mu, ref_eps, X[i], X[j])
+    assert np.max(np.abs(ours - ref)) / np.max(np.abs(ref)) < 1e-6
+
+
+def test_log_likelihood_is_that_of_the_model(lfw_like):
+    # the E-step's log-likelihood equals the Gaussian density of each
+    # identity's stacked images (covariance I_m x S_eps + 1 1^T x S_mu), up to
+    # the constant -n d / 2 log(2 pi)
+    from scipy.stats import multivariate_normal
+
+    X, y = lfw_like
+    X, y = X[:, :4], y  # small d: the stacked covariance is (4 m) x (4 m)
+    st = jb_module._statistics(X, y, 1e-6)
+    S_mu, S_eps = jb_module._start(st)
+    _, ll = jb_module._em_step(st, S_mu, S_eps, loglik=True)
+    direct = 0.0
+    for k in np.unique(y):
+        rows = X[y == k]
+        m = len(rows)
+        cov = np.kron(np.eye(m), S_eps) + np.kron(np.ones((m, m)), S_mu)
+        direct += multivariate_normal(np.zeros(4 * m), cov).logpdf(rows.reshape(-1))
+    const = -0.5 * X.size * np.log(2 * np.pi)
+    assert ll + const == pytest.approx(direct, rel=1e-9)
+
+
+def test_likelihood_never_decreases(lfw_like, monkeypatch):
+    X, y = lfw_like
+    seen = []
+    step = jb_module._em_step
+
+    def spy(st, S_mu, S_eps, **kw):
+        out = step(st, S_mu, S_eps, **kw)
+        if kw.get("loglik") and not kw.get("strict"):
+            seen.append(out[1])  # at theta1 of each cycle
+        return out
+
+    monkeypatch.setattr(jb_module, "_em_step", spy)
+    joint_bayesian_em(X, y, max_iter=300, tol=1e-12)
+    assert len(seen) > 5
+    assert np.all(np.diff(seen) >= -1e-9 * np.abs(seen[:-1]))
+
+
+def test_start_removes_the_noise_in_identity_means():
+    # balanced identities: the moment start is the unbiased ANOVA estimate,
+    # between - S_eps / m, far closer to the truth than the scatter of the means
+    rng = np.random.default_rng(5)
+    d, n_ids, m = 3, 4000, 2
+    mu = rng.normal(size=(n_ids, d))  # S_mu = I
+    X = np.repeat(mu, m, axis=0) + 2.0 * rng.normal(size=(n_ids * m, d))  # S_eps = 4 I
+    y = np.repeat(np.arange(n_ids), m)
+    st = jb_module._statistics(X, y, 1e-6)
+    S_mu, S_eps = jb_module._start(st)
+    np.testing.assert_allclose(S_eps, 4 * np.eye(d), atol=0.25)
+    np.testing.assert_allclose(S_mu, np.eye(d), atol=0.15)
+    assert np.trace(st.between / n_ids) > 2.8  # the plain scatter: S_mu + S_eps / 2 = 3 I
+
+
+def test_no_convergence_warning_at_defaults_on_lfw_like_features(lfw_like):
+    X, y = lfw_like
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jb = JointBayesian(n_components=12).fit_identities(X, y)
+        jb_bin = JointBayesian(n_components=12, binarize="median").fit_identities(X, y)
+    assert jb.n_iter_ < 1000 and jb_bin.n_iter_ < 1000
+
+
+def test_extrapolation_outside_the_cone_is_refused(lfw_like):
+    X, y = lfw_like
+    st = jb_module._statistics(X, y, 1e-6)
+    S_mu, S_eps = jb_module._start(st)
+    with pytest.raises(np.linalg.LinAlgError):
+        jb_module._em_step(st, S_mu - 10 * np.eye(len(S_mu)) * np.trace(S_mu), S_eps, strict=True)
+    with pytest.raises(np.linalg.LinAlgError):
+        jb_module._em_step(st, S_mu, -S_eps, strict=True)

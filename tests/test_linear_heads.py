@@ -148,3 +148,21 @@ def test_formulation_is_validated():
     X, y = _wide()
     with pytest.raises(ValueError, match="'formulation' parameter of LinearSVMHead"):
         LinearSVMHead(formulation="dual").fit(X, y)
+
+
+def test_beyond_the_newton_size_liblinear_runs_on_row_space_coordinates(monkeypatch):
+    """Past NEWTON_MAX_ROWS the Gram path runs LIBLINEAR's dual CD on Z: the same iterates."""
+    import transfer.heads.linear as linear
+
+    monkeypatch.setattr(linear, "NEWTON_MAX_ROWS", 50)  # 60 rows: past it, and < 300 columns
+    monkeypatch.setattr(
+        linear, "squared_hinge_newton", lambda *a, **k: pytest.fail("Newton used past the limit")
+    )
+    X, y = _wide(n=90, d=300, k=3, seed=5)
+    for C in (0.01, 1.0):
+        gram = LinearSVMHead(C=C).fit(X[:60], y[:60])
+        feats = LinearSVMHead(C=C, formulation="features").fit(X[:60], y[:60])
+        assert gram.model_.formulation_ == "gram"
+        np.testing.assert_allclose(
+            gram.decision_function(X[60:]), feats.decision_function(X[60:]), atol=1e-3
+        )

@@ -66,6 +66,13 @@ def row_space(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return U * root, U / root
 
 
+#: Largest training set the squared-hinge SVM is solved for by exact Newton
+#: steps (each a Cholesky solve of up to n x n per class: a few ms at 512);
+#: larger ones run LIBLINEAR's dual coordinate descent on the row-space
+#: coordinates, whose cost per pass is n x rank.
+NEWTON_MAX_ROWS = 512
+
+
 def squared_hinge_newton(
     K: np.ndarray,
     Y: np.ndarray,
@@ -192,10 +199,12 @@ class LinearFit(BaseEstimator):
     estimator : estimator
         An unfitted L2-regularised linear classifier with a ``C`` parameter
         and ``coef_`` / ``intercept_`` (``LinearSVC``, ``LogisticRegression``).
-        A squared-hinge ``LinearSVC`` is solved from the Gram matrix by
+        In the "gram" formulation a squared-hinge ``LinearSVC`` on at most
+        :data:`NEWTON_MAX_ROWS` rows is solved from the Gram matrix by
         :func:`squared_hinge_newton` (its ``intercept_scaling`` and
-        ``max_iter`` apply); any other estimator is fitted on the coordinates
-        of the rows in their span (:func:`row_space`).
+        ``max_iter`` apply); otherwise the estimator is fitted on the
+        coordinates of the rows in their span (:func:`row_space`), a
+        ``LinearSVC`` by its dual coordinate descent.
     C : float or "auto"
         Its C; "auto" picks one of ``grid`` by stratified inner cross-validation.
     standardize : bool
@@ -275,7 +284,7 @@ class LinearFit(BaseEstimator):
         if K is None:
             K = _gram(Xs)
         X64 = Xs.T.astype(np.float64, copy=False)
-        if self._newton():
+        if self._newton() and len(K) <= NEWTON_MAX_ROWS:
             s = float(model.intercept_scaling)
             beta, n_iter, converged = squared_hinge_newton(
                 K, self._targets(y), C, intercept_scaling=s, max_iter=model.max_iter
@@ -289,6 +298,12 @@ class LinearFit(BaseEstimator):
                 )
             return (X64 @ beta).T, s * s * beta.sum(axis=0), n_iter
         Z, P = row_space(K)
+        if isinstance(model, LinearSVC):
+            # LIBLINEAR's dual coordinate descent, as it runs on the features
+            # when rows are fewer than columns: it sees the data only through
+            # the Gram matrix, so its iterates are the same, each update
+            # costing O(rank) instead of O(n_features)
+            model.set_params(dual=True)
         model.fit(Z, y)
         coef = _as_f64(model.coef_) @ (X64 @ P).T
         return coef, np.atleast_1d(_as_f64(model.intercept_)), model.n_iter_

@@ -1,7 +1,7 @@
 """L2-regularised linear models fitted in the span of the training rows.
 
-With far fewer training images than feature values (200 ORL faces x 10,304
-pixels, 2,400 LFW faces x 5,000 Gabor values) the solution ``w`` of any
+With fewer training images than feature values (200 ORL faces x 10,304
+pixels, 2,418 LFW faces x 2,914 pixels) the solution ``w`` of any
 L2-regularised linear model whose loss depends on the data only through the
 scores ``X w`` lies in the row space of ``X`` (the representer theorem [1]_).
 Write the thin decomposition of the Gram matrix ``K = X X^T = U diag(s) U^T``
@@ -12,6 +12,8 @@ estimator (same loss, same ``C``, same intercept handling) on ``Z`` therefore
 solves the same problem as on ``X``, exactly, at a cost of ``O(n^2 d)`` for the
 Gram matrix plus the solver on an ``n x n`` problem instead of ``n x d``.
 ``coef_`` is mapped back as ``a V^T``, so predictions need no Gram matrix.
+For the squared-hinge SVM on small sets the problem is solved exactly from
+the Gram matrix itself (:func:`squared_hinge_newton`, [2]_).
 
 :class:`LinearFit` chooses this "gram" formulation when rows are fewer than
 columns and fits on the features otherwise; with ``C="auto"`` it searches

@@ -217,7 +217,9 @@ def bench_heads(quick: bool = True) -> dict:
             "folds_timed": n_eval,
         },
         equal=equal,
-        goal=1.0,
+        # the target here is absolute (the View 2 heads phase in <= 10
+        # minutes), not a ratio: see projected_view2_heads_phase_min
+        goal=None,
         seconds_per_head={"baseline": per_head["ref"], "ours": per_head["ours"]},
         projected_view2_heads_phase_min=round(per_fold * 10 * 8 / 60, 1),
         projection="ours per fold x 10 folds x 8 extractors (every extractor at this width)",

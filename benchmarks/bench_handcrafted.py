@@ -30,8 +30,6 @@ entries as JSON. ``make bench`` calls :func:`bench`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,8 +37,10 @@ from typing import Any
 import numpy as np
 
 try:  # as a script, benchmarks/ is on sys.path; as benchmarks.bench_handcrafted, its parent
+    import common
     from common import entry, interleaved, max_abs_diff
 except ImportError:  # pragma: no cover
+    from benchmarks import common
     from benchmarks.common import entry, interleaved, max_abs_diff
 
 HOG_TOL = 1e-6
@@ -214,12 +214,7 @@ def bench(quick: bool = True) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="larger batches, best of 5")
-    args = parser.parse_args(argv)
-    results = bench(quick=not args.full)
-    print(json.dumps(results, indent=2))
-    return results
+    return common.main(bench, __doc__, "larger batches, best of 5", argv)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,11 @@ Run ``python -m benchmarks.bench_heads [--full]`` from the repository root.
 
 from __future__ import annotations
 
-import argparse
-import json
 import warnings
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks.common import data_root, entry, interleaved, max_abs_diff
 
 
@@ -127,12 +126,7 @@ def bench(quick: bool = True) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="all 62 LFW-people classes")
-    args = parser.parse_args(argv)
-    out = bench(quick=not args.full)
-    print(json.dumps(out, indent=2))
-    return out
+    return common.main(bench, __doc__, "all 62 LFW-people classes", argv)
 
 
 if __name__ == "__main__":

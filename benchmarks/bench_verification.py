@@ -28,9 +28,7 @@ Run alone with ``python benchmarks/bench_verification.py [--full]``.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import sys
 import time
 import warnings
@@ -40,6 +38,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import common  # noqa: E402
 from common import entry, interleaved  # noqa: E402
 
 #: The heads of recipes/lfw-verification.yaml: (registry name, params).
@@ -232,7 +231,4 @@ def bench(quick: bool = True) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="LBP width (3776), 2 folds")
-    args = parser.parse_args()
-    print(json.dumps(bench(quick=not args.full), indent=2))
+    common.main(bench, __doc__, "LBP width (3776), 2 folds")

@@ -9,6 +9,8 @@ run, on the same inputs, after an equality check of the two outputs.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import time
@@ -104,4 +106,19 @@ def entry(
         out["goal"] = goal
         out["meets_goal"] = bool(ratio >= goal and equal.get("ok", False))
     out.update(extra)
+    return out
+
+
+def main(
+    bench: Callable[[bool], dict[str, dict]],
+    doc: str | None,
+    full_help: str,
+    argv: list[str] | None = None,
+) -> dict[str, dict]:
+    """Command line of a benchmark module: ``[--full]``, entries printed as JSON."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser.add_argument("--full", action="store_true", help=full_help)
+    args = parser.parse_args(argv)
+    out = bench(not args.full)
+    print(json.dumps(out, indent=2))
     return out

@@ -77,12 +77,13 @@ def test_descriptors_are_128d_unit_norm_ish_and_deterministic(lfw_pairs, descrip
     ]
 
 
-def test_unaligned_chip_matches_the_aligned_path(lfw_pairs, descriptors):
+def test_unaligned_chip_matches_the_aligned_path(lfw_pairs):
     image = lfw_pairs[0][0]
     chip, found = D.face_chip(image, align=True)
     assert found and chip.shape == (150, 150, 3) and chip.dtype == np.uint8
     from_chip = DlibResNetFeatures(align=False).fit(chip[None]).transform(chip[None])
-    np.testing.assert_allclose(from_chip[0], descriptors[0], atol=1e-5)
+    aligned = DlibResNetFeatures().fit(image[None]).transform(image[None])
+    np.testing.assert_allclose(from_chip[0], aligned[0], atol=1e-5)
 
 
 def test_no_face_uses_the_whole_image_and_is_counted():
@@ -101,6 +102,8 @@ def test_no_face_uses_the_whole_image_and_is_counted():
 def test_cache_key_covers_alignment_and_weights():
     est = DlibResNetFeatures()
     assert est.cache_key() == clone(est).cache_key()
+    # where the work runs does not change the output
+    assert est.cache_key() == DlibResNetFeatures(n_jobs=2).cache_key()
     assert est.cache_key() != DlibResNetFeatures(align=False).cache_key()
     assert est.cache_key() != DlibResNetFeatures(num_jitters=2).cache_key()
 
@@ -118,18 +121,57 @@ def test_nothing_loads_before_use(monkeypatch):
     assert D._MODELS == {} and est.get_params()["batch_size"] == 4
 
 
-def test_batched_descriptors_equal_per_face_ones(lfw_pairs, descriptors):
-    # a face-less image inside the batch gets the whole-image chip, as alone
-    images = np.concatenate(
-        [lfw_pairs[0][:4], np.random.default_rng(1).uniform(0, 255, (1, 250, 250, 3))]
-    ).astype(np.float32)
+def _with_faceless(lfw_pairs, n_faces=4, at=2):
+    """``n_faces`` LFW images with a face-less noise image inserted at index ``at``."""
+    noise = np.random.default_rng(1).uniform(0, 255, (1, 250, 250, 3))
+    faces = lfw_pairs[0][:n_faces]
+    return np.concatenate([faces[:at], noise, faces[at:]]).astype(np.float32)
+
+
+def _per_face(images):
+    """The reference: one image at a time through dlib's own calls."""
     net = D._network()
-    per_face = []
+    rows = []
     for image in images:
         chip, _ = D.face_chip(image)
-        per_face.append(np.asarray(net.compute_face_descriptor(chip), dtype=np.float32))
+        rows.append(np.asarray(net.compute_face_descriptor(chip), dtype=np.float32))
+    return np.stack(rows)
+
+
+def test_batched_descriptors_equal_per_face_ones(lfw_pairs):
+    # a face-less image inside the batch gets the whole-image chip, as alone;
+    # the batch makes the same dlib calls as one image at a time: equal exactly
+    images = _with_faceless(lfw_pairs, at=4)
     D.reset_stats()
     batched = DlibResNetFeatures(batch_size=5).fit(images[:1]).transform(images)
     assert D.stats() == {"aligned": 4, "fallback": 1}
-    np.testing.assert_allclose(batched, np.stack(per_face), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(batched[:4], descriptors[:4], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(batched, _per_face(images))
+
+
+def test_batch_split_over_jobs_keeps_rows_in_order(lfw_pairs):
+    from joblib import parallel_config
+
+    # threads stand in for processes here (no worker start-up): the split,
+    # the order of the parts and the counts are the same code
+    images = _with_faceless(lfw_pairs, n_faces=6, at=2)
+    D.reset_stats()
+    with parallel_config(backend="threading"):
+        F = DlibResNetFeatures(batch_size=7, n_jobs=3).fit(images[:1]).transform(images)
+    assert D.stats() == {"aligned": 6, "fallback": 1}
+    np.testing.assert_array_equal(F, _per_face(images))
+
+
+@pytest.mark.slow  # starts two worker processes: import and model load, ~10 s
+def test_worker_processes_give_the_same_descriptors(lfw_pairs, descriptors):
+    images = _with_faceless(lfw_pairs, n_faces=5, at=3)
+    D.reset_stats()
+    F = DlibResNetFeatures(batch_size=4, n_jobs=2).fit(images[:1]).transform(images)
+    assert D.stats() == {"aligned": 5, "fallback": 1}  # counted in this process
+    np.testing.assert_array_equal(F[[0, 1, 2, 4, 5]], descriptors[:5])
+    np.testing.assert_array_equal(F[3], _per_face(images[3:4])[0])
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "2"])
+def test_bad_n_jobs_is_named(n_jobs):
+    with pytest.raises(ValueError, match="'n_jobs' parameter of DlibResNetFeatures"):
+        DlibResNetFeatures(n_jobs=n_jobs).fit(np.zeros((1, 32, 32), np.float32))

@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
+from tests.conftest import need
 from transfer._registry import EXTRACTORS
 from transfer.data.imageset import ImageSet
 from transfer.data.transforms import to_grey
@@ -38,6 +39,8 @@ from transfer.features.handcrafted import (
     multiscale_lbp_histograms,
     pixel_features,
 )
+from transfer.features.handcrafted import gabor as gabor_module
+from transfer.features.handcrafted import lbp as lbp_module
 
 REFERENCE = Path(__file__).parent / "data" / "handcrafted" / "reference.npz"
 
@@ -102,6 +105,56 @@ def test_lbp_codes_equal_skimage_on_float_batch():
         got = lbp_codes(batch, 8, 1.7, method)
         for image, codes in zip(batch, got, strict=True):
             np.testing.assert_array_equal(codes, _skimage_lbp(image, 8, 1.7, method))
+
+
+@pytest.mark.parametrize("P, R", [(8, 2.0), (8, 1.0), (12, 1.5), (4, 1.0), (16, 2.5)])
+def test_lbp_codes_equal_skimage_across_chunks(monkeypatch, real_images, P, R):
+    # The batch is coded in chunks of 3 images laid end to end in one flat
+    # buffer, the last chunk shorter than the others (stale values from the
+    # previous chunk behind it): each image must still be coded alone.
+    monkeypatch.setattr(lbp_module, "_CHUNK_PIXELS", 3 * 40 * 40)
+    rng = np.random.default_rng(2)
+    camera = real_images["camera"].astype(np.float32)
+    batch = np.stack(
+        [
+            camera[:34, :33],
+            camera[40:74, 50:83],
+            rng.integers(0, 3, size=(34, 33)),  # few grey levels: ties everywhere
+            np.full((34, 33), 7.0),  # flat: every interpolated neighbour a tie
+            rng.uniform(0, 255, size=(34, 33)),
+            camera[::-1][:34, :33] / 7,  # non-integer values
+            camera[60:94, 10:43],
+        ]
+    ).astype(np.float32)
+    for method in ("default", "nri_uniform"):
+        got = lbp_codes(batch, P, R, method)
+        for i, image in enumerate(batch):
+            expected = _skimage_lbp(image, P, R, method)
+            np.testing.assert_array_equal(got[i], expected, err_msg=f"image {i} {method}")
+
+
+def _lfw_people_crops(root, n: int) -> np.ndarray:
+    """``n`` LFW faces as LFW-people has them: central crop, grey, 62x47, 0..255."""
+    from skimage.io import imread
+
+    folder = need(root, "lfw/lfw-deepfunneled")
+    paths = sorted(folder.glob("*/*.jpg"))[::50][:n]
+    faces = []
+    for path in paths:
+        grey = to_grey(imread(path).astype(np.float32))[70:195, 78:172]
+        faces.append(resize(grey, (62, 47), anti_aliasing=True, preserve_range=True))
+    return np.stack(faces).astype(np.float32)
+
+
+def test_lbp_codes_equal_skimage_on_lfw_faces(shared_data):
+    # The benchmark's workload on real faces: decoded (integer) and resized
+    # (non-integer) grey levels, a batch against skimage image by image.
+    faces = _lfw_people_crops(shared_data, 60)
+    for batch in (np.round(faces), faces):
+        for P, R, method in [(8, 2, "nri_uniform"), (8, 1, "uniform"), (16, 2, "default")]:
+            got = lbp_codes(batch, P, R, method)
+            expected = np.stack([_skimage_lbp(face, P, R, method) for face in batch])
+            np.testing.assert_array_equal(got, expected, err_msg=f"P={P} R={R} {method}")
 
 
 def test_lbp_code_ranges():
@@ -217,8 +270,19 @@ def test_gabor_bank_is_skimage_kernels():
     np.testing.assert_array_equal(fixed[1], gabor_kernel(0.1, np.pi / 2, sigma_x=3, sigma_y=3))
 
 
+@pytest.fixture(params=["matrix", "fft"])
+def gabor_path(request, monkeypatch):
+    """Run the test through one way of filtering: small images take the
+    matrix products unless the FFT is forced (no image is then small)."""
+    if request.param == "fft":
+        monkeypatch.setattr(gabor_module, "_MATRIX_MAX_SIDES", 0)
+    else:  # chunks of 2 images, so that chunk boundaries are crossed
+        monkeypatch.setattr(gabor_module, "_MATRIX_CHUNK_PIXELS", 2 * 48 * 40)
+    return request.param
+
+
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
-def test_gabor_magnitude_equals_skimage(real_images, mode):
+def test_gabor_magnitude_equals_skimage(real_images, mode, gabor_path):
     # Whole image, borders included; the 0.05 kernel (69x69) is larger than
     # the images, so the padding goes round them more than once.
     frequencies = (0.05, 0.2, 0.35)
@@ -238,6 +302,51 @@ def test_gabor_magnitude_equals_skimage(real_images, mode):
                     atol=1e-4 * expected.max(),
                     err_msg=f"{name} f={f} theta={k}/4 pi",
                 )
+
+
+def test_gabor_batch_equals_skimage_per_image(real_images, gabor_path):
+    # A batch of 5 (chunks of 2 on the matrix path, the last one short),
+    # orientations whose column kernel is real (0) and complex (pi/3).
+    camera = real_images["camera"].astype(np.float64)
+    batch = np.stack([camera[i * 9 : i * 9 + 48, i * 7 : i * 7 + 40] for i in range(5)])
+    got = gabor_magnitudes(batch, (0.2, 0.35), n_orientations=3, mode="reflect")
+    for j, image in enumerate(batch):
+        for i, f in enumerate((0.2, 0.35)):
+            for k in range(3):
+                expected = np.hypot(*gabor(image, f, np.pi * k / 3, mode="reflect"))
+                np.testing.assert_allclose(
+                    got[j, i, k], expected, rtol=1e-4, atol=1e-4 * expected.max()
+                )
+
+
+def test_gabor_small_images_take_the_separable_products(monkeypatch, faces):
+    # Faces and CIFAR-size images with the default bank (every kernel rank
+    # one, the 0.05 ones larger than the images) never reach the FFT.
+    def no_fft(*args):
+        raise AssertionError("the FFT path was taken")
+
+    monkeypatch.setattr(gabor_module, "_fft_responses", no_fft)
+    images, _ = faces
+    for batch in (images[:3], np.zeros((2, 62, 47)), np.ones((2, 32, 32))):
+        assert gabor_features(batch).shape == (len(batch), 2048)
+
+
+def test_gabor_kernel_not_rank_one_takes_the_fft(real_images):
+    # An anisotropic Gabor kernel (sigma_x != sigma_y, rotated) is not a
+    # column kernel times a row kernel: no separable operators, and the
+    # responses are still the convolution, through the FFT.
+    import scipy.ndimage
+
+    kernel = gabor_kernel(0.15, theta=np.pi / 5, sigma_x=2.0, sigma_y=5.0)
+    image = real_images["camera"][10:58, 20:60].astype(np.float32)
+    key = gabor_module._kernel_key(kernel)
+    assert gabor_module._separable_operators(key, image.shape, "reflect") is None
+    [(_, _, response)] = gabor_module._iter_responses(image[None], [kernel], 1, "reflect")
+    expected = scipy.ndimage.convolve(image.astype(np.float64), kernel.real, mode="reflect")
+    expected = expected + 1j * scipy.ndimage.convolve(
+        image.astype(np.float64), kernel.imag, mode="reflect"
+    )
+    np.testing.assert_allclose(response[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
 def test_gabor_features_pool_the_magnitudes(real_images):

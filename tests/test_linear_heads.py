@@ -70,19 +70,29 @@ def test_newton_optimum_has_zero_gradient():
     assert np.max(np.abs(grad_w)) < 1e-8 and abs(grad_b) < 1e-8
 
 
-def test_svm_head_gram_equals_features_on_digits():
-    """More rows than columns: "auto" stays on LIBLINEAR; "gram" forced gives its optimum."""
+def test_svm_head_formulations_agree_on_digits():
+    """More rows than columns: "auto" takes the primal Newton path; all three agree."""
     X, y = load_digits(return_X_y=True)
     X = X[:300] / 16.0
     y = y[:300]
-    gram = LinearSVMHead(C=0.1, formulation="gram").fit(X[:200], y[:200])
-    feats = LinearSVMHead(C=0.1).fit(X[:200], y[:200])
-    assert gram.model_.formulation_ == "gram" and feats.model_.formulation_ == "features"
+    heads = {
+        form: LinearSVMHead(C=0.1, formulation=form).fit(X[:200], y[:200])
+        for form in ("auto", "gram", "features")
+    }
+    assert heads["auto"].model_.formulation_ == "primal"
+    assert heads["features"].model_.formulation_ == "features"
+    ref = heads["features"]
+    for form in ("auto", "gram"):
+        np.testing.assert_allclose(
+            heads[form].decision_function(X[200:]), ref.decision_function(X[200:]), atol=2e-3
+        )
+        assert np.array_equal(heads[form].predict(X[200:]), ref.predict(X[200:]))
     np.testing.assert_allclose(
-        gram.decision_function(X[200:]), feats.decision_function(X[200:]), atol=2e-3
+        heads["auto"].decision_function(X[200:]),
+        heads["gram"].decision_function(X[200:]),
+        atol=1e-7,
     )
-    assert np.array_equal(gram.predict(X[200:]), feats.predict(X[200:]))
-    assert gram.score(X[200:], y[200:]) > 0.85
+    assert heads["auto"].score(X[200:], y[200:]) > 0.85
 
 
 def test_svm_head_on_wide_data_picks_gram_and_matches_liblinear():
@@ -150,19 +160,37 @@ def test_formulation_is_validated():
         LinearSVMHead(formulation="dual").fit(X, y)
 
 
-def test_beyond_the_newton_size_liblinear_runs_on_row_space_coordinates(monkeypatch):
-    """Past NEWTON_MAX_ROWS the Gram path runs LIBLINEAR's dual CD on Z: the same iterates."""
+@pytest.mark.parametrize("form", ["primal", "gram"])
+def test_conjugate_gradient_steps_and_working_start_reach_liblinears_optimum(monkeypatch, form):
+    """Large active sets take truncated-CG Newton steps; the optimum is LIBLINEAR's."""
     import transfer.heads.linear as linear
 
-    monkeypatch.setattr(linear, "NEWTON_MAX_ROWS", 50)  # 60 rows: past it, and < 300 columns
-    monkeypatch.setattr(
-        linear, "squared_hinge_newton", lambda *a, **k: pytest.fail("Newton used past the limit")
-    )
-    X, y = _wide(n=90, d=300, k=3, seed=5)
-    for C in (0.01, 1.0):
-        gram = LinearSVMHead(C=C).fit(X[:60], y[:60])
-        feats = LinearSVMHead(C=C, formulation="features").fit(X[:60], y[:60])
-        assert gram.model_.formulation_ == "gram"
-        np.testing.assert_allclose(
-            gram.decision_function(X[60:]), feats.decision_function(X[60:]), atol=1e-3
-        )
+    monkeypatch.setattr(linear, "EXACT_MAX_ROWS", 10)  # every early step on the CG path
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400] / 16.0, y[:400]
+    C = 0.5
+    ref = LinearSVC(C=C, tol=1e-12, max_iter=200_000).fit(X, y)
+    Y = np.where(y[:, None] == np.arange(10)[None, :], 1.0, -1.0)
+    kwargs = {"X": X} if form == "primal" else {"K": X @ X.T}
+    for start in (0, 50):  # the working start: rows > 2 * start_rows
+        B, _, converged = linear.squared_hinge_ovr(Y, C, start_rows=start, **kwargs)
+        assert converged
+        if form == "primal":
+            coef, intercept = B[:-1].T, B[-1]
+        else:
+            coef, intercept = (X.T @ B).T, B.sum(axis=0)
+        np.testing.assert_allclose(coef, ref.coef_, atol=1e-4)
+        np.testing.assert_allclose(intercept, ref.intercept_, atol=1e-4)
+        classes = np.arange(10)
+        ours = _svm_objective(coef, intercept, X, y, classes, C)
+        assert ours <= _svm_objective(ref.coef_, ref.intercept_, X, y, classes, C) + 1e-8
+
+
+def test_squared_hinge_ovr_takes_one_of_features_or_gram():
+    Y = np.ones((3, 1))
+    from transfer.heads.linear import squared_hinge_ovr
+
+    with pytest.raises(ValueError, match="exactly one of X"):
+        squared_hinge_ovr(Y, 1.0)
+    with pytest.raises(ValueError, match="exactly one of X"):
+        squared_hinge_ovr(Y, 1.0, X=np.eye(3), K=np.eye(3))

@@ -15,6 +15,7 @@ from transfer.heads.classifiers import (
     RBFSVMHead,
     pairwise_distances,
 )
+from transfer.heads.single_neuron import SingleNeuronHead
 from transfer.heads.verification import (
     CosineVerifier,
     EuclideanVerifier,
@@ -38,6 +39,7 @@ __all__ = [
     "PairSVM",
     "PairVerifier",
     "RBFSVMHead",
+    "SingleNeuronHead",
     "heads_with_tag",
     "pairwise_distances",
 ]

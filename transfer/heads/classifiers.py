@@ -118,7 +118,7 @@ class _LinearHead(BaseHead):
     by stratified inner 3-fold cross-validation on one Gram matrix.
     """
 
-    _formulations = ("auto", "gram", "features")
+    _formulations = ("auto", "gram", "primal", "features")
 
     def _estimator(self) -> Any:  # pragma: no cover - subclasses define it
         raise NotImplementedError

@@ -40,6 +40,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from transfer._blas import single_threaded_blas
+
 #: Eigenvalues of the Gram matrix below this fraction of the largest are
 #: treated as zero (directions the training scores cannot see).
 RANK_TOL = 1e-10
@@ -68,11 +70,314 @@ def row_space(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return U * root, U / root
 
 
-#: Largest training set the squared-hinge SVM is solved for by exact Newton
-#: steps (each a Cholesky solve of up to n x n per class: a few ms at 512);
-#: larger ones run LIBLINEAR's dual coordinate descent on the row-space
-#: coordinates, whose cost per pass is n x rank.
-NEWTON_MAX_ROWS = 512
+#: Largest active set solved exactly (one Cholesky of |S| x |S| per class
+#: and Newton step); larger ones take a truncated conjugate-gradient step.
+EXACT_MAX_ROWS = 1024
+#: Largest training set whose full Gram matrix is kept (n x n float64).
+GRAM_MAX_ROWS = 4096
+
+
+def squared_hinge_ovr(
+    Y: np.ndarray,
+    C: float,
+    *,
+    X: np.ndarray | None = None,
+    K: np.ndarray | None = None,
+    intercept_scaling: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+    start_rows: int = 256,
+) -> tuple[np.ndarray, int, bool]:
+    """L2-regularised squared-hinge SVMs sharing one training set, all at once.
+
+    Solves, for every column ``y`` of ``Y`` (labels in {-1, +1}), LIBLINEAR's
+    L2-loss SVM with a penalised intercept (the constant feature
+    ``intercept_scaling``, as :class:`sklearn.svm.LinearSVC`)::
+
+        min_w 1/2 ||w||^2 + C sum_i max(0, 1 - y_i w . x_i)^2
+
+    by Chapelle's primal Newton method [1]_ with exact line search, every
+    problem (one-vs-rest class, attribute) in the same matrix products. On
+    the set ``S`` of margin violators the objective is quadratic; its
+    minimiser has ``w = sum_{i in S} beta_i x_i`` with ``beta_S = (K_SS +
+    I/(2C))^-1 y_S``. A problem whose ``S`` has at most
+    :data:`EXACT_MAX_ROWS` rows steps there exactly (one Cholesky of
+    ``|S| x |S|``); one with a larger ``S`` takes a truncated conjugate-
+    gradient Newton step (Hessian-vector products for all such problems in
+    one pair of matrix products, as in LIBLINEAR's TRON [2]_). The first step
+    (``S`` = all rows) is one shared linear system. A problem has converged
+    when an exact step keeps its ``S``, which is then the optimum exactly,
+    or when its gradient has fallen below ``tol`` times its initial norm.
+
+    The data is given either as features ``X`` (the "primal" form: the
+    unknowns are ``w``, products cost O(n d)) or as a Gram matrix ``K``
+    (the kernel form: the unknowns are ``beta`` with ``w = X^T beta``,
+    products cost O(n^2); best when n < d).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n, m)
+        One {-1, +1} column per binary problem.
+    C : float
+        Inverse regularisation strength.
+    X : ndarray of shape (n, d), optional
+        The training rows (primal form).
+    K : ndarray of shape (n, n), optional
+        Their Gram matrix ``X X^T``, without the intercept (kernel form).
+    intercept_scaling : float, default=1.0
+        Value of the constant feature that carries the intercept.
+    max_iter : int, default=100
+        Newton steps allowed.
+    tol : float, default=1e-8
+        Relative gradient norm at which a problem on the conjugate-gradient
+        path counts as converged.
+    start_rows : int, default=256
+        With more than twice this many rows, each problem starts from the
+        minimiser on its ``start_rows`` rows of smallest margin after the
+        first step (:func:`_working_start`) rather than from the first step
+        itself; 0 turns this off. The optimum is the same.
+
+    Returns
+    -------
+    B : ndarray
+        Primal form: ``(d + 1, m)``, the weights with the intercept feature's
+        weight last (the intercept is ``intercept_scaling * B[-1]``). Kernel
+        form: ``(n, m)`` expansion coefficients (``w = X^T B``, intercept
+        ``intercept_scaling**2 * B.sum(0)``).
+    n_iter : int
+        Newton steps taken.
+    converged : bool
+        Whether every problem converged.
+
+    References
+    ----------
+    .. [1] Chapelle. "Training a support vector machine in the primal."
+       Neural Computation 19(5), 2007.
+    .. [2] Lin, Weng, Keerthi. "Trust region Newton method for large-scale
+       logistic regression." JMLR 9, 2008.
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    if (X is None) == (K is None):
+        raise ValueError("give exactly one of X (primal form) or K (kernel form)")
+    Y = np.asarray(Y, dtype=np.float64)
+    n, m = Y.shape
+    s2 = float(intercept_scaling) ** 2
+    kernel = K is not None
+    if kernel:
+        K = np.asarray(K, dtype=np.float64) + s2
+        G = K
+    else:
+        F = np.empty((n, X.shape[1] + 1))
+        F[:, :-1] = X
+        F[:, -1] = intercept_scaling
+        G = F @ F.T if n <= GRAM_MAX_ROWS else None
+    ridge = 1.0 / (2.0 * C)
+
+    def forward(V: np.ndarray) -> np.ndarray:  # the outputs X w of directions V
+        return K @ V if kernel else F @ V
+
+    def block(idx: np.ndarray) -> np.ndarray:  # K_SS (+ intercept) of the rows idx
+        if G is not None:
+            return G[np.ix_(idx, idx)]
+        return F[idx] @ F[idx].T
+
+    def expand(idx: np.ndarray, beta: np.ndarray) -> np.ndarray:  # the unknowns of beta_S
+        if kernel:
+            out = np.zeros(n)
+            out[idx] = beta
+            return out
+        return F[idx].T @ beta
+
+    def gradient(B: np.ndarray, R: np.ndarray) -> np.ndarray:
+        return B - 2.0 * C * (R if kernel else F.T @ R)
+
+    def norms(V: np.ndarray, KV: np.ndarray | None = None) -> np.ndarray:
+        if kernel:
+            return np.sqrt(np.maximum(np.einsum("ij,ij->j", V, K @ V if KV is None else KV), 0))
+        return np.sqrt(np.einsum("ij,ij->j", V, V))
+
+    # step 1: every row a violator, the same system for all problems
+    if kernel:
+        first = K.copy()
+        first.flat[:: n + 1] += ridge
+        B = cho_solve(cho_factor(first, check_finite=False), Y, check_finite=False)
+        g0 = norms(2.0 * C * Y)
+    else:
+        first = F.T @ F * (2.0 * C)
+        first.flat[:: first.shape[0] + 1] += 1.0
+        B = cho_solve(cho_factor(first, check_finite=False), 2.0 * C * (F.T @ Y))
+        g0 = norms(2.0 * C * (F.T @ Y))
+    g0 = np.maximum(g0, np.finfo(np.float64).tiny)
+    out = forward(B)
+    if start_rows and n > 2 * start_rows:
+        B, out = _working_start(Y, B, out, start_rows, ridge, block, expand, forward)
+    active = Y * out < 1.0
+    done = np.zeros(m, dtype=bool)
+    n_iter = 1
+    for step in range(2, max_iter + 1):
+        margin = 1.0 - Y * out
+        R = Y * np.maximum(margin, 0.0)
+        live = np.flatnonzero(~done)
+        if live.size == 0:
+            break
+        n_iter = step
+        dirs = np.zeros((B.shape[0], live.size))
+        sizes = active[:, live].sum(axis=0)
+        exact = sizes <= EXACT_MAX_ROWS
+        with single_threaded_blas():  # many small factorisations
+            for col, j in enumerate(live):
+                if not exact[col]:
+                    continue
+                idx = np.flatnonzero(active[:, j])
+                if idx.size:
+                    sub = block(idx)
+                    sub.flat[:: idx.size + 1] += ridge
+                    beta = cho_solve(cho_factor(sub, check_finite=False), Y[idx, j])
+                    dirs[:, col] = expand(idx, beta) - B[:, j]
+                else:
+                    dirs[:, col] = -B[:, j]
+        cg = np.flatnonzero(~exact)
+        if cg.size:
+            cols = live[cg]
+            g = gradient(B[:, cols], R[:, cols])
+            gn = norms(g)
+            small = gn <= tol * g0[cols]
+            done[cols[small]] = True
+            dirs[:, cg] = _cg_step(g, active[:, cols], C, F=None if kernel else F, K=K)
+        q = forward(dirs)
+        t = _line_steps(B[:, live], dirs, out[:, live], q, Y[:, live], C, kernel)
+        B[:, live] += t * dirs
+        out[:, live] += t * q
+        now = Y[:, live] * out[:, live] < 1.0
+        stable = np.all(now == active[:, live], axis=0)
+        # a step that no longer moves the outputs: already optimal on its set
+        scale = np.maximum(1.0, np.max(np.abs(out[:, live]), axis=0))
+        still = np.max(np.abs(q), axis=0) * t <= 1e-12 * scale
+        done[live] |= exact & ((stable & (t >= 1.0 - 1e-9)) | still | (t == 0.0))
+        active[:, live] = now
+    converged = bool(done.all())
+    return B, n_iter, converged
+
+
+def _working_start(Y, B, out, rows, ridge, block, expand, forward):
+    """Start each problem at the minimiser on its ``rows`` rows of smallest margin.
+
+    After the first (all-rows) step most rows of a one-vs-rest problem still
+    violate the margin, and an exact Newton step would factorise them all;
+    the minimiser on the rows nearest the boundary is a start whose set of
+    violators is already close to the optimum's (Newton then continues
+    from it, so the optimum is the same).
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    B = B.copy()
+    with single_threaded_blas():
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            idx = np.sort(np.argsort(y * out[:, j])[:rows])
+            sub = block(idx)
+            sub.flat[:: idx.size + 1] += ridge
+            beta = cho_solve(cho_factor(sub, check_finite=False), y[idx])
+            B[:, j] = expand(idx, beta)
+    return B, forward(B)
+
+
+def _cg_step(
+    g: np.ndarray,
+    active: np.ndarray,
+    C: float,
+    *,
+    F: np.ndarray | None,
+    K: np.ndarray | None,
+    max_cg: int = 250,
+) -> np.ndarray:
+    """Truncated conjugate-gradient solutions of ``H s = -g``, one per column.
+
+    ``H = I + 2C X_S^T X_S`` (the generalized Hessian of each problem on its
+    margin violators ``S``, the column of ``active``). In the kernel form the
+    unknowns are expansion coefficients and the inner product is the one of
+    ``K`` (in which ``v -> v + 2C D K v`` is self-adjoint). Each column stops
+    when its residual is below ``min(0.1, sqrt(|g| / |g_0|))`` of ``|g|``
+    (an inexact Newton forcing term); all columns advance in the same
+    matrix products.
+    """
+    D = active.astype(np.float64)
+    s = np.zeros_like(g)
+    r = -g
+    Kr = K @ r if K is not None else r
+    rr = np.einsum("ij,ij->j", r, Kr)
+    stop = (0.1**2) * rr
+    p, Kp = r.copy(), Kr.copy()
+    going = rr > 0
+    for _ in range(max_cg):
+        if not going.any():
+            break
+        if K is not None:
+            Ap = p + 2.0 * C * D * Kp
+            pAp = np.einsum("ij,ij->j", Kp, Ap)
+        else:
+            Ap = p + 2.0 * C * (F.T @ (D * (F @ p)))
+            pAp = np.einsum("ij,ij->j", p, Ap)
+        alpha = np.where(going, rr / np.where(pAp > 0, pAp, 1.0), 0.0)
+        s += alpha * p
+        r -= alpha * Ap
+        if K is not None:
+            Kr = Kr - alpha * (K @ Ap)
+        else:
+            Kr = r
+        rr_new = np.einsum("ij,ij->j", r, Kr)
+        going &= rr_new > stop
+        beta = np.where(going, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
+        rr = rr_new
+        p = r + beta * p
+        if K is not None:
+            Kp = Kr + beta * Kp
+    return s
+
+
+def _line_steps(
+    B: np.ndarray,
+    dirs: np.ndarray,
+    out: np.ndarray,
+    q: np.ndarray,
+    Y: np.ndarray,
+    C: float,
+    kernel: bool,
+) -> np.ndarray:
+    """Exact minimisers ``t >= 0`` of each objective along ``B + t dirs``.
+
+    The derivative in ``t`` is piecewise linear and increasing; it is
+    bracketed (doubling from 1) and bisected to machine precision, all
+    columns at once (each probe O(n m)).
+    """
+    if kernel:  # w . s and s . s in the kernel's inner product
+        a0 = np.einsum("ij,ij->j", B, q)
+        a1 = np.einsum("ij,ij->j", dirs, q)
+    else:
+        a0 = np.einsum("ij,ij->j", B, dirs)
+        a1 = np.einsum("ij,ij->j", dirs, dirs)
+    yq = Y * q
+    margin = 1.0 - Y * out
+
+    def slope(t: np.ndarray) -> np.ndarray:
+        return a0 + t * a1 - 2.0 * C * np.einsum("ij,ij->j", yq, np.maximum(margin - t * yq, 0.0))
+
+    scale = np.abs(a0) + np.abs(a1) + 2.0 * C * np.einsum("ij,ij->j", np.abs(yq), np.abs(margin))
+    descent = slope(np.zeros(len(a0))) < -1e-12 * scale
+    lo, hi = np.zeros(len(a0)), np.ones(len(a0))
+    for _ in range(60):  # bracket: the minimiser lies below hi
+        low = descent & (slope(hi) < 0.0)
+        if not low.any():
+            break
+        lo, hi = np.where(low, hi, lo), np.where(low, 2.0 * hi, hi)
+    full = descent & (np.abs(slope(np.ones(len(a0)))) <= 1e-12 * scale)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        neg = slope(mid) < 0.0
+        lo, hi = np.where(neg, mid, lo), np.where(neg, hi, mid)
+    t = np.where(descent, 0.5 * (lo + hi), 0.0)
+    return np.where(full, 1.0, t)
 
 
 def squared_hinge_newton(
@@ -83,114 +388,11 @@ def squared_hinge_newton(
     intercept_scaling: float = 1.0,
     max_iter: int = 100,
 ) -> tuple[np.ndarray, int, bool]:
-    """L2-regularised squared-hinge SVMs from a Gram matrix, by exact Newton steps.
+    """:func:`squared_hinge_ovr` in the kernel form: ``(beta, n_iter, converged)``.
 
-    Solves, for every column ``y`` of ``Y`` (labels in {-1, +1}), LIBLINEAR's
-    L2-loss SVM with a penalised intercept (the constant feature
-    ``intercept_scaling``, as :class:`sklearn.svm.LinearSVC`)::
-
-        min_w 1/2 ||w||^2 + C sum_i max(0, 1 - y_i w . x_i)^2
-
-    with ``w = sum_i beta_i x_i``. On the set ``S`` of margin violators the
-    objective is quadratic and its minimiser is ``beta_S = (K_SS + I/(2C))^-1
-    y_S`` (zero elsewhere); Chapelle's primal Newton method [1]_ steps there
-    with an exact line search until ``S`` no longer changes, which gives the
-    optimum exactly, in a handful of steps. The first step (``S`` = all rows)
-    is the same linear system for every column, solved once.
-
-    Parameters
-    ----------
-    K : ndarray of shape (n, n)
-        Gram matrix of the training rows (without the intercept feature).
-    Y : ndarray of shape (n, m)
-        One {-1, +1} column per binary problem (one-vs-rest).
-    C : float
-        Inverse regularisation strength.
-    intercept_scaling : float, default=1.0
-        Value of the constant feature that carries the intercept.
-    max_iter : int, default=100
-        Newton steps allowed per problem.
-
-    Returns
-    -------
-    beta : ndarray of shape (n, m)
-        Expansion coefficients: ``w = X^T beta``, intercept
-        ``intercept_scaling**2 * beta.sum(0)``.
-    n_iter : int
-        The most Newton steps any problem took.
-    converged : bool
-        Whether every problem reached a stable active set.
-
-    References
-    ----------
-    .. [1] Chapelle. "Training a support vector machine in the primal."
-       Neural Computation 19(5), 2007.
+    ``w = X^T beta`` and the intercept is ``intercept_scaling**2 * beta.sum(0)``.
     """
-    from scipy.linalg import cho_factor, cho_solve
-
-    K = np.asarray(K, dtype=np.float64) + float(intercept_scaling) ** 2
-    Y = np.asarray(Y, dtype=np.float64)
-    n = len(K)
-    ridge = 1.0 / (2.0 * C)
-    first = K.copy()
-    first.flat[:: n + 1] += ridge
-    B = cho_solve(cho_factor(first, check_finite=False), Y, check_finite=False)
-    n_iter, converged = 1, True
-    for j in range(Y.shape[1]):
-        y, beta = Y[:, j], B[:, j]
-        out = K @ beta
-        active = y * out < 1.0
-        for step in range(2, max_iter + 1):
-            idx = np.flatnonzero(active)
-            target = np.zeros(n)
-            if idx.size:
-                sub = K[np.ix_(idx, idx)]
-                sub.flat[:: idx.size + 1] += ridge
-                target[idx] = cho_solve(cho_factor(sub, check_finite=False), y[idx])
-            delta = target - beta
-            q = K @ delta  # how the step moves the outputs (beta itself is not unique
-            n_iter = max(n_iter, step)  # when K is singular: compare outputs)
-            if np.max(np.abs(q)) <= 1e-12 * max(1.0, float(np.max(np.abs(out)))):
-                break  # already the minimiser on its own active set: optimal
-            t = _line_step(beta, delta, out, q, y, C)
-            if t == 0.0:
-                break  # no descent left within round-off
-            beta = beta + t * delta
-            out = out + t * q
-            now = y * out < 1.0
-            if t >= 1.0 - 1e-9 and np.array_equal(now, active):
-                break
-            active = now
-        else:
-            converged = False
-        B[:, j] = beta
-    return B, n_iter, converged
-
-
-def _line_step(
-    beta: np.ndarray, delta: np.ndarray, out: np.ndarray, q: np.ndarray, y: np.ndarray, C: float
-) -> float:
-    """Exact minimiser on [0, 1] of the objective along ``beta + t delta``.
-
-    Its derivative in ``t`` is piecewise linear and increasing, so the root
-    is bracketed by bisection to machine precision (each probe O(n)).
-    """
-    a0, a1 = float(beta @ q), float(delta @ q)  # beta' K delta, delta' K delta
-    yq, margin = y * q, 1.0 - y * out
-
-    def slope(t: float) -> float:
-        return a0 + t * a1 - 2.0 * C * float(yq @ np.maximum(margin - t * yq, 0.0))
-
-    tol = 1e-12 * (abs(a0) + abs(a1) + 2.0 * C * float(np.abs(yq) @ np.abs(margin)))
-    if slope(0.0) >= -tol:
-        return 0.0  # not a descent direction within round-off: at the optimum
-    if slope(1.0) <= tol:  # the full step (within round-off)
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if slope(mid) < 0.0 else (lo, mid)
-    return 0.5 * (lo + hi)
+    return squared_hinge_ovr(Y, C, K=K, intercept_scaling=intercept_scaling, max_iter=max_iter)
 
 
 class LinearFit(BaseEstimator):
@@ -201,24 +403,25 @@ class LinearFit(BaseEstimator):
     estimator : estimator
         An unfitted L2-regularised linear classifier with a ``C`` parameter
         and ``coef_`` / ``intercept_`` (``LinearSVC``, ``LogisticRegression``).
-        In the "gram" formulation a squared-hinge ``LinearSVC`` on at most
-        :data:`NEWTON_MAX_ROWS` rows is solved from the Gram matrix by
-        :func:`squared_hinge_newton` (its ``intercept_scaling`` and
-        ``max_iter`` apply); otherwise the estimator is fitted on the
-        coordinates of the rows in their span (:func:`row_space`), a
-        ``LinearSVC`` by its dual coordinate descent.
+        A squared-hinge ``LinearSVC`` is solved by :func:`squared_hinge_ovr`
+        (all one-vs-rest problems in the same matrix products; its
+        ``intercept_scaling`` and ``max_iter`` apply) in the "gram" and
+        "primal" formulations; any other estimator is fitted on the
+        coordinates of the rows in their span (:func:`row_space`) in the
+        "gram" formulation and on the features otherwise.
     C : float or "auto"
         Its C; "auto" picks one of ``grid`` by stratified inner cross-validation.
     standardize : bool
         Standardise the features first (the scaler is fitted on each inner
         training fold, as a Pipeline inside GridSearchCV would).
-    formulation : {"auto", "gram", "features"}
-        "gram" solves through the Gram matrix of the training rows;
-        "features" hands the features to the estimator as they are; "auto"
-        takes "gram" when the training set has fewer rows than columns. (With
-        more rows, each Newton step costs ``|S|^3`` per class, where ``S`` is
-        the set of margin violators: on 2,418 x 2,048 LFW Gabor features
-        with 62 classes that is no faster than LIBLINEAR.)
+    formulation : {"auto", "gram", "primal", "features"}
+        "gram" solves through the Gram matrix of the training rows (the
+        unknowns are one coefficient per row); "primal" solves the
+        squared-hinge SVM by Newton steps on the weights themselves (other
+        estimators: as "features"); "features" hands the features to the
+        estimator as they are (LIBLINEAR for ``LinearSVC``); "auto" takes
+        "gram" when the training set has fewer rows than columns and
+        "primal" otherwise.
     grid : tuple of float
         The C values searched by ``C="auto"``.
 
@@ -227,7 +430,7 @@ class LinearFit(BaseEstimator):
     C_ : float
         The C used for the final fit.
     formulation_ : str
-        "gram" or "features", as chosen.
+        "gram", "primal" or "features", as chosen.
     coef_ : ndarray of shape (n_outputs, n_features)
     intercept_ : ndarray of shape (n_outputs,)
     n_iter_ : int or ndarray
@@ -263,8 +466,13 @@ class LinearFit(BaseEstimator):
         """Fit on features ``X`` (n_samples, n_features) and encoded labels ``y``."""
         n, d = X.shape
         self._classes = np.unique(y)
-        use_gram = self.formulation == "gram" or (self.formulation == "auto" and n < d)
-        self.formulation_ = "gram" if use_gram else "features"
+        form = self.formulation
+        if form == "auto":
+            form = "gram" if n < d else "primal"
+        if form == "primal" and not self._newton():
+            form = "features"
+        self.formulation_ = form
+        use_gram = form == "gram"
         # the Gram matrix of the raw features serves every inner fold and the
         # final fit; standardised features change with each fold's scaler
         K = _gram(X) if use_gram and not self.standardize else None
@@ -279,36 +487,48 @@ class LinearFit(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         """(coef, intercept, n_iter) of the estimator fitted on ``Xs`` (Gram ``K``)."""
         model = clone(self.estimator).set_params(C=C)
+        if self.formulation_ == "primal":
+            s = float(model.intercept_scaling)
+            W, n_iter, converged = squared_hinge_ovr(
+                self._targets(y), C, X=Xs, intercept_scaling=s, max_iter=model.max_iter
+            )
+            self._warn_unconverged(converged, C, model.max_iter)
+            return W[:-1].T.copy(), s * W[-1], n_iter
         if self.formulation_ == "features":
             model.fit(Xs, y)
             coef, intercept = model.coef_, model.intercept_
             return _as_f64(coef), np.atleast_1d(_as_f64(intercept)), model.n_iter_
         if K is None:
             K = _gram(Xs)
-        X64 = Xs.T.astype(np.float64, copy=False)
-        if self._newton() and len(K) <= NEWTON_MAX_ROWS:
+        if self._newton():
             s = float(model.intercept_scaling)
-            beta, n_iter, converged = squared_hinge_newton(
-                K, self._targets(y), C, intercept_scaling=s, max_iter=model.max_iter
+            beta, n_iter, converged = squared_hinge_ovr(
+                self._targets(y), C, K=K, intercept_scaling=s, max_iter=model.max_iter
             )
-            if not converged:
-                warnings.warn(
-                    f"the squared-hinge SVM (C={C}) did not reach a stable set of margin "
-                    f"violators in max_iter={model.max_iter} Newton steps",
-                    ConvergenceWarning,
-                    stacklevel=4,
-                )
+            self._warn_unconverged(converged, C, model.max_iter)
+            X64 = Xs.T.astype(np.float64, copy=False)
             return (X64 @ beta).T, s * s * beta.sum(axis=0), n_iter
         Z, P = row_space(K)
         if isinstance(model, LinearSVC):
-            # LIBLINEAR's dual coordinate descent, as it runs on the features
-            # when rows are fewer than columns: it sees the data only through
-            # the Gram matrix, so its iterates are the same, each update
-            # costing O(rank) instead of O(n_features)
+            # other LinearSVC losses: LIBLINEAR's dual coordinate descent, as
+            # it runs on the features when rows are fewer than columns; it
+            # sees the data only through the Gram matrix, so its iterates are
+            # the same, each update costing O(rank) instead of O(n_features)
             model.set_params(dual=True)
         model.fit(Z, y)
+        X64 = Xs.T.astype(np.float64, copy=False)
         coef = _as_f64(model.coef_) @ (X64 @ P).T
         return coef, np.atleast_1d(_as_f64(model.intercept_)), model.n_iter_
+
+    @staticmethod
+    def _warn_unconverged(converged: bool, C: float, max_iter: int) -> None:
+        if not converged:
+            warnings.warn(
+                f"the squared-hinge SVM (C={C}) did not converge in max_iter={max_iter} "
+                "Newton steps",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """{-1, +1} columns: one per class (one-vs-rest), one for two classes."""

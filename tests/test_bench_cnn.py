@@ -86,3 +86,31 @@ def test_bench_cnn_quick(shared_data, weights_home, tmp_path):
     table = out_md.read_text()
     assert "| model | path |" in table and "x predict" in table
     assert table.strip() in proc.stdout
+
+
+def test_engine_rows_of_the_make_bench_entries():
+    """``bench()`` times each installed engine forced on a clone, and reports its ratio."""
+    import importlib.util
+
+    import numpy as np
+
+    from benchmarks import bench_cnn
+    from transfer.features.cnn import CNNFeatures
+
+    est = CNNFeatures("mobilenet_v1_1.0_224", "conv_pw_3_relu", batch_size=8)
+    variants = bench_cnn._engine_variants(est)
+    expected = ["tensorflow", "tflite"]
+    if importlib.util.find_spec("openvino") is not None:
+        expected.append("openvino")
+    assert list(variants) == expected
+    for name, clone in variants.items():
+        assert clone.runtime == name and clone.get_params()["layer"] == "conv_pw_3_relu"
+        assert clone is not est and clone.batch_size == 8
+    assert est.runtime == "auto"  # the measured extractor is left as it was
+
+    ref = np.ones((3, 2), np.float32)
+    outputs = {name: ref + 0.5 * i for i, name in enumerate(variants)}
+    times = {"predict": 2.0, **{name: 0.5 * (i + 1) for i, name in enumerate(variants)}}
+    rows = bench_cnn._engine_ratios(times, outputs, ref, variants)
+    assert rows["tensorflow"] == {"ratio": 4.0, "seconds": 0.5, "max_abs_diff": 0.0}
+    assert rows["tflite"] == {"ratio": 2.0, "seconds": 1.0, "max_abs_diff": 0.5}

@@ -126,3 +126,34 @@ def test_lfw_verification(shared_data, tmp_path, weights_home):
     assert len(scores) == len(summary) * 120
     html = (tmp_path / "lfw" / "report.html").read_text()
     assert "ROC" in html
+
+
+@pytest.mark.slow
+def test_celeba_attributes(shared_data, tmp_path, weights_home):
+    """The shipped recipe on 1,200 images, without FaceNet: the protocol end to end."""
+    need(shared_data, "celeba/list_attr_celeba.txt")
+    weights_home("mobilenet_v2_1.0_224")
+    recipe = load_recipe(
+        "celeba-attributes",
+        [
+            f"data.root={shared_data}",
+            "data.params.max_images=1200",
+            "extractors=[{name: hog, transforms: [grey]}, {name: cnn, label: mobilenet_v2, "
+            "transforms: [{center_crop: {size: 89}}], params: {weights: mobilenet_v2_1.0_224, "
+            "input_size: 96}}]",
+        ],
+    )
+    result = run_recipe(recipe, tmp_path / "celeba")
+    results = pd.read_csv(tmp_path / "celeba" / "results.csv").set_index(["extractor", "head"])
+    assert len(results) == 4 and (results["n_test"] == 240).all()
+    assert (results["status"] == "ok").all()
+    per = pd.read_csv(tmp_path / "celeba" / "attributes.csv")
+    assert len(per) == 4 * 40
+    majority = results["majority_accuracy"].iloc[0]
+    assert 0.75 < majority < 0.85  # CelebA's attributes are unbalanced
+    # a linear classifier per attribute beats the majority baseline on either feature
+    for extractor in ("hog", "mobilenet_v2"):
+        row = results.loc[(extractor, "linear_svm")]
+        assert row["mean_accuracy"] > majority + 0.01, (extractor, row["mean_accuracy"])
+        assert row["mean_balanced_accuracy"] > 0.55
+    assert result.summary is not None

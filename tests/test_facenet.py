@@ -104,16 +104,19 @@ def test_rebuilt_network_equals_the_original(facenet_path, reference):
         pytest.skip(f"compared {len(rows)} of {len(NAMES)} reference inputs; {skipped}")
 
 
-@pytest.mark.slow  # converting FaceNet to TFLite takes ~15 s of CPU
-def test_tflite_equals_the_original(facenet_path, reference):
+@pytest.mark.slow  # converting FaceNet to TFLite takes 15-30 s of CPU (once: then cached)
+@pytest.mark.parametrize("engine", ["tflite", "openvino"])
+def test_engine_equals_the_original(facenet_path, reference, engine):
+    if engine == "openvino":
+        pytest.importorskip("openvino")  # an optional engine
     ref, inputs = reference
     rows, _ = _reference_rows(reference)
     x = np.stack([inputs[NAMES[i]] for i in rows]).astype(np.float32)
     expected = ref["embeddings"][rows]
-    lite = FaceNetFeatures(normalize=False, batch_size=4, runtime="tflite").fit(x)
+    lite = FaceNetFeatures(normalize=False, batch_size=4, runtime=engine).fit(x)
     np.testing.assert_allclose(lite.transform(x), expected, rtol=0, atol=1e-4)
-    assert lite.runtime_ == "tflite"
-    unit = FaceNetFeatures(batch_size=3, runtime="tflite").fit(x).transform(x)
+    assert lite.runtime_ == engine
+    unit = FaceNetFeatures(batch_size=3, runtime=engine).fit(x).transform(x)
     norms = np.linalg.norm(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(unit, expected / norms, rtol=0, atol=1e-5)
 

@@ -135,8 +135,10 @@ def test_em_recovers_known_covariances(truth):
 
 
 def test_vectorised_em_step_equals_per_identity_loop(truth):
-    # one exact EM step from the reference's start equals one iteration of
-    # the paper's per-identity loop (the acceleration only chooses the points)
+    # one plain EM step from the reference's start equals one iteration of
+    # the paper's per-identity loop (the acceleration only chooses the points;
+    # the parameter-expanded step is checked against plain EM's fixed point
+    # in test_joint_bayesian.py)
     S_mu, S_eps = truth
     rng = np.random.default_rng(3)
     X, y, _, _ = identities(rng, 120, S_mu, S_eps, sizes=(1, 6))
@@ -144,7 +146,7 @@ def test_vectorised_em_step_equals_per_identity_loop(truth):
     ref_mu, ref_eps, _ = _bench().reference_em(X, y, max_iter=1, tol=0.0, reg=1e-6)
     st = jb_module._statistics(X, y, 1e-6)
     start = (st.between / st.n_ids + st.ridge, st.S_w / (st.n - st.n_ids) + st.ridge)
-    (S_mu_hat, S_eps_hat), _ = jb_module._em_step(st, *start)
+    (S_mu_hat, S_eps_hat), _ = jb_module._em_step(st, *start, expand=False)
     np.testing.assert_allclose(S_mu_hat, ref_mu, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(S_eps_hat, ref_eps, rtol=1e-8, atol=1e-10)
 
@@ -547,3 +549,64 @@ def test_odd_width_checks_on_even_width(cls, check_name):
 
 def test_is_a_pair_verifier():
     assert all(isinstance(v, PairVerifier) for v in VERIFIERS)
+
+
+@pytest.mark.parametrize("binarize_", [None, "median"])
+def test_protocol_fast_path_equals_reference_path(binarize_, monkeypatch):
+    # the verification protocol (cross-fitted threshold, 5 inner fits) with
+    # the fast Joint Bayesian (parameter-expanded EM, leading PCA axes only)
+    # against the reference path (plain EM, scikit-learn's full PCA), both
+    # to convergence: same threshold, same accuracy, scores equal to the
+    # ridge's O(reg) shift of the fixed point
+    from sklearn.decomposition import PCA
+
+    from transfer.protocols.verification import PairFold, VerificationProtocol
+
+    rng = np.random.default_rng(21)
+    S_mu, S_eps = _random_cov(rng, 16, 0.5), 0.3 * _random_cov(rng, 16, 0.2)
+    X, y, _, _ = identities(rng, 240, S_mu, S_eps, sizes=(1, 5))
+    X = np.abs(X)
+    fold_of_id = rng.permutation(240) % 2
+    train_ids = fold_of_id[y] == 0
+    P, same = [], []
+    for side in (train_ids, ~train_ids):  # a fold's pairs never cross the split
+        idx = np.flatnonzero(side)
+        firsts = [idx[y[idx] == k][:2] for k in np.unique(y[idx])]
+        same_pairs = [r for r in firsts if len(r) == 2]
+        diff_pairs = []
+        while len(diff_pairs) < len(same_pairs):
+            a, b = rng.choice(idx, 2, replace=False)
+            if y[a] != y[b]:
+                diff_pairs.append([a, b])
+        P += same_pairs + diff_pairs
+        same += [True] * len(same_pairs) + [False] * len(diff_pairs)
+    P, same = np.asarray(P), np.asarray(same)
+    test = ~train_ids[P[:, 0]]
+    fold = PairFold(
+        index=0,
+        train=np.unique(P[~test]),
+        test=np.unique(P[test]),
+        train_pairs=P[~test],
+        train_same=same[~test],
+        test_pairs=P[test],
+        test_same=same[test],
+        test_rows=np.flatnonzero(test),
+    )
+    protocol = VerificationProtocol(training="unrestricted")
+    head = JointBayesian(n_components=8, binarize=binarize_, tol=1e-10, max_iter=20000)
+    fast = protocol.evaluate(head, X, y, fold)
+    step = jb_module._em_step
+    monkeypatch.setattr(
+        jb_module, "_em_step", lambda st, a, b, **kw: step(st, a, b, expand=False, **kw)
+    )
+    monkeypatch.setattr(
+        jb_module,
+        "_principal_axes",
+        lambda X, mean, k, binary=False: PCA(k, svd_solver="full").fit(X).components_,
+    )
+    ref = protocol.evaluate(head, X, y, fold)
+    assert fast.metrics["accuracy"] == ref.metrics["accuracy"]
+    scale = np.abs(ref.curves["scores"]).max()
+    assert abs(fast.curves["threshold"][0] - ref.curves["threshold"][0]) < 1e-5 * scale
+    np.testing.assert_allclose(fast.curves["scores"], ref.curves["scores"], atol=1e-5 * scale)
+    np.testing.assert_array_equal(fast.y_pred, ref.y_pred)

@@ -20,6 +20,9 @@ Known tags (absent means False / None):
     Heads: the column of the DeepID2+ real-vs-binary comparison this head
     fills ("Joint Bayesian (real)", "Joint Bayesian (binary)",
     "Hamming (binary)").
+``multilabel`` : bool
+    Heads: fit a 0/1 label matrix (one column per binary label, such as
+    face attributes) and predict one; the attributes protocol needs it.
 ``learns_from_images`` : bool
     Pair heads: can fit on images with identity labels (unrestricted
     training) rather than on pairs only.

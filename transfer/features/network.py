@@ -21,10 +21,12 @@ output; :class:`NetworkExtractor` holds what they share:
   functions, :attr:`NetworkExtractor._live_attributes`), rebuilt on demand;
 * **caching**: :meth:`NetworkExtractor.cache_key` covers the class, the
   parameters and the sha256 of the weights (:func:`weights_identity`);
-* **engine**: :func:`build_forward` runs the feature function on TensorFlow
-  Lite (XNNPACK) when the converted network matches TensorFlow on a few
-  images, else on TensorFlow (``runtime="auto"``); converted networks are
-  cached on disk (:func:`runtime_cache_dir`).
+* **engine**: :func:`build_forward` converts the feature function to a
+  TensorFlow Lite flat buffer and runs it on the fastest engine of
+  :data:`ENGINES` (TFLite with XNNPACK; OpenVINO when installed) that
+  matches TensorFlow on a few images, else on TensorFlow
+  (``runtime="auto"``); converted networks and the verdicts are cached on
+  disk (:func:`runtime_cache_dir`).
 
 TensorFlow and Keras are imported inside functions only, through
 :func:`transfer._quiet.import_tensorflow` (no start-up notices on stderr).
@@ -35,11 +37,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import io
 import json
 import logging
 import os
 import queue
+import tempfile
 import threading
 import time
 import warnings
@@ -64,10 +69,12 @@ if TYPE_CHECKING:
     from transfer.features.cnn.backbones import Backbone
 
 __all__ = [
+    "ENGINES",
     "RUNTIMES",
     "STAGES",
     "AutoForward",
     "NetworkExtractor",
+    "OpenVINOForward",
     "ResolvedWeights",
     "TFLiteForward",
     "build_forward",
@@ -89,16 +96,20 @@ __all__ = [
 
 #: Named stages of a network, besides any Keras layer name.
 STAGES = ("global_pool", "logits", "predictions")
-#: Values of the ``runtime`` parameter: "auto" is TFLite when verified, else TensorFlow.
-RUNTIMES = ("auto", "tensorflow", "tflite")
-#: Largest difference allowed between TFLite and TensorFlow, per unit of feature scale.
+#: Values of the ``runtime`` parameter: "auto" is the fastest verified engine, else TensorFlow;
+#: the others force one engine (an engine of :data:`ENGINES` raises when it does not match).
+RUNTIMES = ("auto", "tensorflow", "tflite", "openvino")
+#: Largest difference allowed between an engine and TensorFlow, per unit of feature scale.
 VERIFY_TOLERANCE = 1e-4
 #: Images in one ``transform`` from which "auto" converts a network it has not cached.
 AUTO_MIN_IMAGES = 256
-#: "auto" keeps TensorFlow when it runs the check in under this share of TFLite's time.
+#: "auto" keeps TensorFlow when it runs the check in under this share of the best engine's time.
 SLOWER_MARGIN = 0.8
+#: Images of the timed batch of the check (its images repeated): a batch, not one image,
+#: since engines rank differently on a single image than on the batches of ``transform``.
+TIMING_IMAGES = 16
 #: Format of the converted-engine cache entries (a change orphans the old ones).
-_ENGINE_FORMAT = 1
+_ENGINE_FORMAT = 2
 
 logger = logging.getLogger("transfer")
 
@@ -297,6 +308,14 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _engine_input(x: Any, size: int) -> np.ndarray:
+    """A batch as an engine takes it: resized to ``size`` when it is not, C-contiguous float32."""
+    if x.shape[1] != size or x.shape[2] != size:
+        tf = import_tensorflow()
+        x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
+    return np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+
+
 class TFLiteForward:
     """A feature function run by the TensorFlow Lite interpreter (XNNPACK kernels).
 
@@ -327,11 +346,7 @@ class TFLiteForward:
         self._lock = threading.Lock()
 
     def __call__(self, x: Any) -> np.ndarray:
-        size = self._size
-        if x.shape[1] != size or x.shape[2] != size:
-            tf = import_tensorflow()
-            x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
-        x = np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+        x = _engine_input(x, self._size)
         with self._lock:
             if self._batch != len(x):
                 self._interpreter.resize_tensor_input(self._in, x.shape, strict=False)
@@ -342,8 +357,93 @@ class TFLiteForward:
             return self._interpreter.get_tensor(self._out).copy()
 
 
+class OpenVINOForward:
+    """A feature function run by OpenVINO's CPU plugin, read from the TFLite flat buffer.
+
+    Takes and returns what :class:`TFLiteForward` does. The network is read
+    by OpenVINO's TensorFlow Lite front end (so one converted flat buffer,
+    cached once, serves every engine) and compiled for FP32 inference
+    (``INFERENCE_PRECISION_HINT="f32"``: on CPUs with AMX or AVX-512 BF16,
+    OpenVINO would otherwise run in bfloat16, far from TensorFlow's
+    features) in throughput mode: several single-threaded streams, as many
+    as OpenVINO chooses for the CPUs this process may use. Each batch is
+    split across the streams and its parts run at once; single-threaded
+    streams need no barrier between threads, which keeps a shared machine
+    (another job taking a core for a moment) from stalling every layer.
+
+    Requires the optional package ``openvino``.
+    """
+
+    runtime = "openvino"
+
+    def __init__(self, flatbuffer: bytes, input_size: int) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        cpus = _usable_cpus()
+        # OpenVINO's readers take a path, not bytes; the network is in memory once compiled
+        with tempfile.TemporaryDirectory(prefix="transfer-openvino-") as tmp:
+            path = Path(tmp) / "network.tflite"
+            path.write_bytes(flatbuffer)
+            model = core.read_model(str(path))
+            self._compiled = core.compile_model(
+                model,
+                "CPU",
+                {
+                    "INFERENCE_PRECISION_HINT": "f32",
+                    "PERFORMANCE_HINT": "THROUGHPUT",
+                    "INFERENCE_NUM_THREADS": cpus,
+                },
+            )
+        streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self._requests = [self._compiled.create_infer_request() for _ in range(max(1, streams))]
+        self._size = int(input_size)
+        self._lock = threading.Lock()
+
+    def __call__(self, x: Any) -> np.ndarray:
+        x = _engine_input(x, self._size)
+        parts = np.array_split(x, min(len(self._requests), max(1, len(x))))
+        with self._lock:
+            running = []
+            for request, part in zip(self._requests, parts, strict=False):
+                if len(part):
+                    request.start_async({0: part})
+                    running.append(request)
+            for request in running:
+                request.wait()
+            return np.concatenate([r.get_output_tensor(0).data.copy() for r in running])
+
+
+#: The engines that run a converted network (its TFLite flat buffer): name -> (the
+#: package it needs, or None when TensorFlow has it; its class). "auto" tries each
+#: one that is installed and runs the fastest that matches TensorFlow.
+ENGINES: dict[str, tuple[str | None, type]] = {
+    "tflite": (None, TFLiteForward),
+    "openvino": ("openvino", OpenVINOForward),
+}
+#: How log lines and errors name the engines.
+_ENGINE_NAMES = {"tflite": "TFLite", "openvino": "OpenVINO", "tensorflow": "TensorFlow"}
+
+
+def _installed_engines() -> dict[str, str]:
+    """The engines of :data:`ENGINES` whose package is installed, with its version."""
+    out = {}
+    for name, (package, _) in ENGINES.items():
+        if package is None:
+            out[name] = ""
+            continue
+        if importlib.util.find_spec(package) is None:
+            logger.debug("engine %s skipped: the package %r is not installed", name, package)
+            continue
+        try:
+            out[name] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # importable but not installed by pip
+            out[name] = "unknown"
+    return out
+
+
 def engine_of(forward: Any) -> str:
-    """Which engine runs a feature function: "tflite" or "tensorflow"."""
+    """Which engine runs a feature function: a name of :data:`ENGINES` or "tensorflow"."""
     return getattr(forward, "runtime", "tensorflow")
 
 
@@ -477,38 +577,52 @@ def verification_images(input_size: int) -> np.ndarray:
     return np.clip(np.stack(out), 0.0, 255.0)
 
 
-def _verify(reference: Any, engine: Any, input_size: int) -> dict[str, float]:
-    """Check ``engine`` against ``reference`` on :func:`verification_images`, and time both.
+def _verify(reference: Any, engines: dict[str, Any], input_size: int) -> dict[str, Any]:
+    """Check ``engines`` against ``reference`` on :func:`verification_images`, and time them.
 
-    One batch: the 4 images and a black one (what pads the last batch of
-    ``run_batches``). After the compared call, each runs 3 more times,
-    interleaved; the best times are kept.
+    The compared batch holds the 4 images and a black one (what pads the
+    last batch of ``run_batches``). Then the reference and every engine that
+    matched in shape and finiteness run :data:`TIMING_IMAGES` images (those
+    repeated) 3 times, interleaved; the best times are kept.
 
     Returns
     -------
     dict
-        ``max_abs_diff``; ``scale``, the largest absolute feature of the
-        reference; ``tflite_s`` and ``tensorflow_s``, the best times.
+        ``scale``, the largest absolute feature of the reference;
+        ``tensorflow_s``, its best time; ``engines``, for each engine its
+        ``max_abs_diff`` and ``seconds`` (or its ``error`` when it failed to
+        run).
     """
     tf = import_tensorflow()
     images = verification_images(input_size)
     images = np.concatenate([images, np.zeros_like(images[:1])])
-    batch = tf.constant(images)
-    ref = np.asarray(reference(batch), dtype=np.float64)
-    got = np.asarray(engine(images), dtype=np.float64)
+    ref = np.asarray(reference(tf.constant(images)), dtype=np.float64)
     scale = float(np.max(np.abs(ref)))
-    if got.shape != ref.shape or not np.all(np.isfinite(got)):
-        return {"max_abs_diff": float("inf"), "scale": scale}
-    best = {"tflite_s": float("inf"), "tensorflow_s": float("inf")}
+    results: dict[str, dict[str, Any]] = {}
+    for name, engine in engines.items():
+        try:
+            got = np.asarray(engine(images), dtype=np.float64)
+        except Exception as exc:  # an engine that cannot run this network is not used
+            results[name] = {"error": f"{type(exc).__name__}: {exc}".strip()[:2000]}
+            continue
+        ok_shape = got.shape == ref.shape and bool(np.all(np.isfinite(got)))
+        diff = float(np.max(np.abs(got - ref))) if ok_shape else float("inf")
+        results[name] = {"max_abs_diff": diff}
+    timed = np.resize(images, (TIMING_IMAGES, *images.shape[1:]))  # the 5 images, repeated
+    batch = tf.constant(timed)
+    runs = {"tensorflow": lambda: np.asarray(reference(batch))}
+    for name, engine in engines.items():
+        if np.isfinite(results[name].get("max_abs_diff", np.inf)):
+            runs[name] = functools.partial(engine, timed)
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(3):
-        for name, run in (
-            ("tflite_s", lambda: engine(images)),
-            ("tensorflow_s", lambda: np.asarray(reference(batch))),
-        ):
+        for name, run in runs.items():
             t0 = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - t0)
-    return {"max_abs_diff": float(np.max(np.abs(got - ref))), "scale": scale, **best}
+    for name in runs.keys() - {"tensorflow"}:
+        results[name]["seconds"] = best[name]
+    return {"scale": scale, "tensorflow_s": best["tensorflow"], "engines": results}
 
 
 def _engine_key(model: Any, layers: Sequence[str], settings: dict[str, Any]) -> str:
@@ -523,11 +637,21 @@ def _engine_key(model: Any, layers: Sequence[str], settings: dict[str, Any]) -> 
             "architecture": _architecture(model),
             "layers": list(layers),
             **settings,
+            # installing or upgrading an engine's package checks the network again
+            "engines": _installed_engines(),
             "tolerance": VERIFY_TOLERANCE,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
         }
     )
+
+
+def _passed(record: dict) -> dict[str, dict]:
+    """The engines of a check's record that matched TensorFlow, with their results."""
+    engines = record.get("engines")
+    if not isinstance(engines, dict):
+        raise ValueError("no 'engines' in the record")
+    return {name: r for name, r in engines.items() if isinstance(r, dict) and r.get("ok")}
 
 
 def _read_engine(key: str) -> tuple[dict, bytes | None] | None:
@@ -538,13 +662,13 @@ def _read_engine(key: str) -> tuple[dict, bytes | None] | None:
         return None
     try:
         record = json.loads(meta_path.read_text())
-        if not record.get("ok"):
+        if not _passed(record):
             return record, None
         flat = flat_path.read_bytes()
         if hashlib.sha256(flat).hexdigest() != record["sha256"]:
             raise ValueError(f"sha256 mismatch of {flat_path}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("TFLite engine cache entry %s is damaged (%s): converting again", key, exc)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("engine cache entry %s is damaged (%s): converting again", key, exc)
         return None
     return record, flat
 
@@ -558,7 +682,7 @@ def _write_engine(key: str, record: dict, flat: bytes | None) -> None:
         text = json.dumps(record, indent=1).encode()
         atomic_write(folder / f"{key}.json", lambda f: f.write(text))
     except OSError as exc:
-        logger.warning("cannot cache the TFLite engine in %s: %s", folder, exc)
+        logger.warning("cannot cache the converted engine in %s: %s", folder, exc)
 
 
 def build_forward(
@@ -576,32 +700,36 @@ def build_forward(
     """The feature function of a network on the fastest verified engine.
 
     ``runtime="tensorflow"`` gives :func:`make_forward`'s ``tf.function``.
-    Otherwise that function is frozen and converted to TensorFlow Lite (run
-    by XNNPACK, :class:`TFLiteForward`: 2-4x ``model.predict`` on CPU) and
-    the converted engine is run on :func:`verification_images` beside the
-    TensorFlow function: it is used when the largest difference is at most
-    ``VERIFY_TOLERANCE * max(1, scale)`` (``scale``: the largest absolute
-    feature of TensorFlow; features L2-normalised afterwards differ even
-    less) and, for "auto", when it is not clearly slower there: TensorFlow
-    is kept, with an INFO line, when it runs those images in under
-    ``SLOWER_MARGIN`` of TFLite's time (XNNPACK wins by 2-4x on MobileNets,
-    while oneDNN can win on the dense convolutions of Inception-ResNet).
-    When the conversion fails or the check does not pass, "auto"
-    logs one warning on the ``"transfer"`` logger (naming the network, the
-    layers and the difference) and returns the TensorFlow function;
-    "tflite" raises instead. "tflite" converts at once; "auto" does when
-    its engine is cached, else on the first :func:`extract` of at least
+    Otherwise that function is frozen and converted to a TensorFlow Lite
+    flat buffer, and each engine of :data:`ENGINES` whose package is
+    installed loads it: TFLite (XNNPACK, :class:`TFLiteForward`) and, with
+    the optional ``openvino`` package, OpenVINO (:class:`OpenVINOForward`;
+    absent, it is skipped with a DEBUG line). Each one runs
+    :func:`verification_images` beside the TensorFlow function and matches
+    when its largest difference is at most ``VERIFY_TOLERANCE * max(1,
+    scale)`` (``scale``: the largest absolute feature of TensorFlow;
+    features L2-normalised afterwards differ even less). "auto" runs the
+    fastest engine that matches (timed on :data:`TIMING_IMAGES` images
+    beside TensorFlow), unless TensorFlow runs them in under
+    ``SLOWER_MARGIN`` of that engine's time (then TensorFlow, with an INFO
+    line). An engine that does not match, or fails, is named in one warning
+    on the ``"transfer"`` logger (the network, the layers, the difference)
+    that says what runs instead; when none matches (or the conversion
+    fails) that is TensorFlow. "tflite" and "openvino" force their engine
+    and raise instead. These convert at once; "auto" does when its verdict
+    is cached, else on the first :func:`extract` of at least
     :data:`AUTO_MIN_IMAGES` images (:class:`AutoForward`): a conversion
     costs more than it saves on a few images.
 
-    With ``cache``, the flat buffer and the check's result are kept in
+    With ``cache``, the flat buffer and the check's results are kept in
     :func:`runtime_cache_dir`, keyed by the sha256 of the network's weights
     (:func:`model_digest`), its architecture, ``layers``, ``pooling``,
-    ``input_size``, ``preprocessing`` and the TensorFlow and
-    Keras versions (not the batch size: the engine takes any): another
-    process (or extractor) loads it, and the check's verdict and timings,
-    without converting or checking again. Entries are written atomically and carry
-    the buffer's sha256; a damaged one is converted again.
+    ``input_size``, ``preprocessing``, the installed engines' versions and
+    the TensorFlow and Keras versions (not the batch size: the engines take
+    any): another process (or extractor) loads it, and the verdicts and
+    timings, without converting or checking again. Entries are written
+    atomically and carry the buffer's sha256; a damaged one is converted
+    again.
 
     Parameters
     ----------
@@ -612,7 +740,7 @@ def build_forward(
         A mode of :func:`transfer.weights.preprocess_mode`.
     input_size, pooling, batch_size, label
         As for :func:`make_forward`.
-    runtime : {"auto", "tflite", "tensorflow"}, default="auto"
+    runtime : {"auto", "tensorflow", "tflite", "openvino"}, default="auto"
     cache : bool, default=True
         Read and write the disk cache.
 
@@ -625,10 +753,17 @@ def build_forward(
     Raises
     ------
     RuntimeError
-        With ``runtime="tflite"``, when the conversion fails or differs.
+        With ``runtime="tflite"`` or ``"openvino"``, when the conversion
+        fails or the engine differs from TensorFlow, or (OpenVINO) its
+        package is not installed.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"'runtime' must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime in ENGINES and runtime not in _installed_engines():
+        raise RuntimeError(
+            f"runtime={runtime!r} needs the package {ENGINES[runtime][0]!r}: "
+            f"pip install {ENGINES[runtime][0]}"
+        )
     size, layers = int(input_size), tuple(layers)
     reference = make_forward(
         model,
@@ -641,16 +776,62 @@ def build_forward(
     )
     if runtime == "tensorflow":
         return reference
-    settings = {  # not the batch size: the engine takes any
+    settings = {  # not the batch size: the engines take any
         "pooling": pooling,
         "input_size": size,
         "preprocessing": preprocessing,
     }
     key = _engine_key(model, layers, settings) if cache else None
     cached = _read_engine(key) if key else None
-    if runtime == "tflite" or cached is not None:
+    if runtime != "auto" or cached is not None:
         return _choose(reference, runtime, key, cached, label, layers, settings)
     return AutoForward(reference, key, label, layers, settings)
+
+
+def _check(
+    reference: Any, label: str, layers: tuple[str, ...], settings: dict[str, Any]
+) -> tuple[dict, bytes | None]:
+    """Convert the network, load it on every installed engine and check each one.
+
+    Returns
+    -------
+    record : dict
+        What the cache keeps: the settings, ``scale``, ``tensorflow_s``,
+        ``tolerance`` and, per engine, ``ok``, ``max_abs_diff`` and
+        ``seconds`` (or ``error``); ``error`` alone when the conversion failed.
+    flatbuffer : bytes or None
+    """
+    size = settings["input_size"]
+    record: dict[str, Any] = {"label": label, "layers": list(layers), **settings, "engines": {}}
+    try:
+        flat, traced = _convert(reference, size)
+    except Exception as exc:  # any converter failure means TensorFlow
+        record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+        return record, None
+    engines, failed = {}, {}
+    for name in _installed_engines():
+        try:
+            engines[name] = ENGINES[name][1](flat, size)
+        except Exception as exc:  # an engine that cannot load this network is not used
+            failed[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()[:2000]}
+    check = _verify(traced, engines, size) if engines else {"scale": 1.0, "engines": {}}
+    tol = VERIFY_TOLERANCE * max(1.0, check["scale"])
+    for result in check["engines"].values():
+        result["ok"] = bool(result.get("max_abs_diff", np.inf) <= tol)
+    record.update(check, tolerance=tol, sha256=hashlib.sha256(flat).hexdigest())
+    record["engines"].update(failed)
+    return record, flat
+
+
+def _mismatch(name: str, result: dict, record: dict) -> str:
+    """Why an engine is not used, for a log line or an error."""
+    shown = _ENGINE_NAMES.get(name, name)
+    if "error" in result:
+        return f"{shown} failed ({result['error'].splitlines()[0]})"
+    return (
+        f"{shown} differs from TensorFlow by {result['max_abs_diff']:.3g} "
+        f"(more than {record['tolerance']:.3g})"
+    )
 
 
 def _choose(
@@ -667,53 +848,60 @@ def _choose(
     if cached is not None:
         record, flat = cached
     else:
-        flat = None
-        record = {"ok": False, "label": label, "layers": list(layers), **settings}
-        try:
-            flat, traced = _convert(reference, size)
-            check = _verify(traced, TFLiteForward(flat, size), size)
-        except Exception as exc:  # any converter or interpreter failure means TensorFlow
-            record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
-        else:
-            tol = VERIFY_TOLERANCE * max(1.0, check["scale"])
-            record.update(check, ok=bool(check["max_abs_diff"] <= tol), tolerance=tol)
-            record["sha256"] = hashlib.sha256(flat).hexdigest()
+        record, flat = _check(reference, label, layers, settings)
         if key:
-            _write_engine(key, record, flat if record["ok"] else None)
-    if record["ok"]:
-        lite_s, tf_s = record.get("tflite_s", 0.0), record.get("tensorflow_s", float("inf"))
-        # a clear margin: a verdict timed on a busy machine must not flip a 2x engine
-        if runtime == "tflite" or not tf_s < SLOWER_MARGIN * lite_s:
-            return TFLiteForward(flat, size)
-        logger.info(
-            "%s, layers %s: TensorFlow is faster here than TFLite (%.3g s vs %.3g s on "
-            "the check's images): running TensorFlow",
-            label,
-            ", ".join(layers),
-            tf_s,
-            lite_s,
-        )
-        return reference
+            _write_engine(key, record, flat if _passed(record) else None)
+    where = f"{label}, layers {', '.join(layers)}"
+    passed = _passed(record)
     if "error" in record:
-        why = f"its TFLite conversion failed ({record['error'].splitlines()[0]})"
+        reasons = [f"its TFLite conversion failed ({record['error'].splitlines()[0]})"]
     else:
-        why = (
-            f"TFLite differs from TensorFlow by {record['max_abs_diff']:.3g} "
-            f"(more than {record['tolerance']:.3g})"
-        )
-    message = f"{label}, layers {', '.join(layers)}: {why}"
-    if runtime == "tflite":
-        raise RuntimeError(f"runtime='tflite': {message}")
-    logger.warning("%s; running TensorFlow instead", message)
-    return reference
+        reasons = [
+            _mismatch(name, result, record)
+            for name, result in record["engines"].items()
+            if name not in passed
+        ]
+    if runtime in ENGINES:
+        if runtime in passed:
+            return ENGINES[runtime][1](flat, size)
+        why = reasons[0] if "error" in record else None
+        if why is None:
+            result = record["engines"].get(runtime, {"error": "not checked"})
+            why = _mismatch(runtime, result, record)
+        raise RuntimeError(f"runtime={runtime!r}: {where}: {why}")
+    chosen = min(passed, key=lambda name: passed[name].get("seconds", 0.0)) if passed else None
+    if chosen is not None:
+        engine_s = passed[chosen].get("seconds", 0.0)
+        tf_s = record.get("tensorflow_s", float("inf"))
+        # a clear margin: a verdict timed on a busy machine must not flip a 2x engine
+        if tf_s < SLOWER_MARGIN * engine_s:
+            logger.info(
+                "%s: TensorFlow is faster here than %s (%.3g s vs %.3g s on the check's "
+                "images): running TensorFlow",
+                where,
+                _ENGINE_NAMES[chosen],
+                tf_s,
+                engine_s,
+            )
+            chosen = None
+    engine = None
+    if chosen is not None:
+        try:
+            engine = ENGINES[chosen][1](flat, size)
+        except Exception as exc:  # loads in the check, but not here (a changed machine)
+            reasons.append(_mismatch(chosen, {"error": f"{type(exc).__name__}: {exc}"}, record))
+    if reasons:
+        instead = _ENGINE_NAMES[engine_of(engine)] if engine is not None else "TensorFlow"
+        logger.warning("%s: %s; running %s instead", where, "; ".join(reasons), instead)
+    return engine if engine is not None else reference
 
 
 class AutoForward:
     """The "auto" feature function while no engine is cached: TensorFlow until it pays.
 
-    A conversion costs seconds (2-3 s for a MobileNet, ~15 s for FaceNet on 2
-    cores) and TFLite saves a few milliseconds per image, so the engine is
-    converted and checked (:func:`build_forward`) when one call of
+    A conversion costs seconds (2-3 s for a MobileNet, 15-30 s for FaceNet on
+    2 cores) and an engine saves a few milliseconds per image, so the network
+    is converted and checked (:func:`build_forward`) when one call of
     :func:`extract` has at least :data:`AUTO_MIN_IMAGES` images; smaller
     calls run TensorFlow. Once converted, the engine is cached on disk and
     every later build starts on it, whatever the number of images.
@@ -1013,10 +1201,10 @@ class NetworkExtractor(BaseExtractor):
 
     @property
     def runtime_(self) -> str:
-        """The engine that runs the features of ``layer`` now: "tflite" or "tensorflow".
+        """The engine that runs the features of ``layer`` now: "tflite", "openvino" or "tensorflow".
 
-        With ``runtime="auto"``, "tflite" once the converted network passed
-        its check against TensorFlow (:func:`build_forward`): from the build
+        With ``runtime="auto"``, the fastest engine whose converted network
+        passed its check against TensorFlow (:func:`build_forward`): from the build
         when it was cached, else from the first ``transform`` of at least
         :data:`AUTO_MIN_IMAGES` images.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transfer._tags import component_tags
+from transfer.heads.attributes import AttributeLinearHead
 from transfer.heads.classifiers import (
     BaseHead,
     FisherfacesHead,
@@ -26,6 +27,7 @@ from transfer.heads.verification import (
 )
 
 __all__ = [
+    "AttributeLinearHead",
     "BaseHead",
     "CosineVerifier",
     "EuclideanVerifier",

@@ -18,12 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import validate_data
 
 from transfer._registry import register_head
 from transfer._validation import Options, validate_params
+from transfer.heads.multilabel import MultilabelHead
 
 __all__ = ["SingleNeuronHead", "best_single_units"]
 
@@ -172,7 +171,7 @@ def best_single_units(
 
 
 @register_head("single_neuron")
-class SingleNeuronHead(ClassifierMixin, BaseEstimator):
+class SingleNeuronHead(MultilabelHead):
     """Classify with the single best feature dimension and threshold.
 
     For binary labels, or for each column of a 2-D 0/1 label matrix (a
@@ -230,46 +229,12 @@ class SingleNeuronHead(ClassifierMixin, BaseEstimator):
     def __init__(self, criterion: str = "accuracy") -> None:
         self.criterion = criterion
 
-    def __transfer_tags__(self) -> dict[str, Any]:
-        """Tags (see :mod:`transfer._tags`): a classifier of single images, not pairs."""
-        return {"scores_pairs": False}
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.classifier_tags.multi_label = True
         # one feature and one threshold: scikit-learn's 2-D blobs are not
         # separable along a single axis to the accuracy its checks expect
         tags.classifier_tags.poor_score = True
         return tags
-
-    def _targets(self, y: Any) -> np.ndarray:
-        """Validated labels as an (n_samples, n_outputs) 0/1 matrix; sets ``classes_``."""
-        name = type(self).__name__
-        y_arr = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
-        if y_arr.ndim == 2 and y_arr.shape[1] > 1:
-            kind = type_of_target(y_arr, input_name="y")
-            if kind != "multilabel-indicator":
-                raise ValueError(
-                    f"{name} is a binary / multi-label head: a 2-D y must be a 0/1 matrix "
-                    f"with one column per binary label; got a target of type {kind!r}."
-                )
-            self.classes_ = [np.array([0, 1])] * y_arr.shape[1]
-            return y_arr.astype(np.int64)
-        y_arr = column_or_1d(y_arr, warn=True)
-        check_classification_targets(y_arr)
-        classes = np.unique(y_arr)
-        if len(classes) > 2:
-            raise ValueError(
-                f"Only binary classification is supported: {name} is a binary / multi-label "
-                f"head, and y has {len(classes)} classes. "
-                "Give 2 classes, or a 2-D 0/1 matrix with one column per binary label "
-                "(one-vs-rest, e.g. sklearn.preprocessing.label_binarize)."
-            )
-        if len(classes) < 2:
-            raise ValueError(f"{name} needs 2 classes to fit; y has 1 class.")
-        self.classes_ = classes
-        return (y_arr == classes[1]).astype(np.int64)[:, None]
 
     def fit(self, X: Any, y: Any) -> SingleNeuronHead:
         """Choose the unit, threshold and polarity per output on the training data.
@@ -286,10 +251,9 @@ class SingleNeuronHead(ClassifierMixin, BaseEstimator):
         self
         """
         validate_params(self)
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True)
+        X, y = validate_data(self, X, y, dtype=self._dtype, multi_output=True)
         Y = self._targets(y)
         self.n_outputs_ = Y.shape[1]
-        self._multilabel = isinstance(self.classes_, list)
         self.unit_, self.threshold_, self.polarity_, self.train_score_ = best_single_units(
             X, Y, criterion=self.criterion
         )
@@ -299,35 +263,3 @@ class SingleNeuronHead(ClassifierMixin, BaseEstimator):
 
     def _decision(self, X: np.ndarray) -> np.ndarray:
         return self.polarity_ * (X[:, self.unit_] - self.threshold_)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Signed distance to the threshold, positive meaning the positive class.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) for a 1-D ``y``, else (n_samples, n_outputs)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        decision = self._decision(X)
-        return decision if self._multilabel else decision[:, 0]
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels: ``classes_`` for a 1-D ``y``, else a 0/1 matrix.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        positive = self.decision_function(X) > 0
-        if self._multilabel:
-            return positive.astype(np.int64)
-        return self.classes_[positive.astype(int)]

@@ -1,6 +1,7 @@
 """Evaluation protocols: classification, closed-set identification (random splits or
-leave-one-out), pair verification."""
+leave-one-out), pair verification, attributes (multi-label)."""
 
+from transfer.protocols.attributes import AttributesProtocol, iterative_stratification
 from transfer.protocols.base import Fold, FoldResult, Protocol
 from transfer.protocols.classification import ClassificationProtocol
 from transfer.protocols.identification import IdentificationProtocol, cmc_curve
@@ -10,6 +11,7 @@ from transfer.protocols.verification import PairFold, VerificationProtocol
 from transfer.protocols.verification_metrics import VerificationMetrics, verification_metrics
 
 __all__ = [
+    "AttributesProtocol",
     "ClassificationProtocol",
     "Fold",
     "FoldResult",
@@ -21,6 +23,7 @@ __all__ = [
     "VerificationMetrics",
     "VerificationProtocol",
     "cmc_curve",
+    "iterative_stratification",
     "read_pairs",
     "verification_metrics",
 ]

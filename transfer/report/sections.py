@@ -56,7 +56,11 @@ __all__ = [
 
 #: The modules whose import registers the built-in sections; imported on
 #: first use so that importing :mod:`transfer.report` stays cheap.
-_BUILTIN_MODULES = ("transfer.report.general", "transfer.report.curves")
+_BUILTIN_MODULES = (
+    "transfer.report.general",
+    "transfer.report.curves",
+    "transfer.report.attributes",
+)
 
 _SECTIONS: dict[str, SectionSpec] = {}
 

@@ -269,21 +269,23 @@ class CNNFeatures(NetworkExtractor):
         Side of the square network input; default the weights' own.
     batch_size : int, default=32
         Images per forward pass.
-    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
-        What runs the network. "auto": the computation converted to
-        TensorFlow Lite and run by its XNNPACK kernels (2-4x ``model.predict``
-        on CPU for MobileNets, ``benchmarks/bench_cnn.py``) when, at build
-        time, it matches the TensorFlow function on a few images to 1e-4
-        (relative to the feature scale) and is not clearly slower on them;
-        otherwise the TensorFlow function (a mismatch or a failed conversion
-        is logged as a warning on the ``"transfer"`` logger). The conversion
-        takes a few seconds, once: the converted network and its check are
-        cached on disk, and a network not yet cached is converted on the
-        first ``transform`` of at least 256 images (fewer run TensorFlow)
-        (:func:`transfer.features.network.build_forward`). "tensorflow": a
-        compiled ``tf.function``. "tflite": TensorFlow Lite, checked the same
-        way, and an error instead of the fallback. The features do not depend
-        on it (nor does :meth:`cache_key`). ``runtime_`` tells which ran.
+    runtime : {"auto", "tensorflow", "tflite", "openvino"}, default="auto"
+        What runs the network. "auto": the computation is converted to
+        TensorFlow Lite once; each available engine (TFLite/XNNPACK, and
+        OpenVINO when the ``engines`` extra is installed) is checked against
+        the TensorFlow function on a few images (1e-4 relative to the
+        feature scale) and timed beside it, and the fastest engine that
+        matches runs unless TensorFlow is clearly faster; a mismatch or a
+        failed conversion is logged as a warning on the ``"transfer"``
+        logger (:func:`transfer.features.network.build_forward`). The
+        conversion and the verdicts are cached on disk; a network not yet
+        cached is converted on the first ``transform`` of at least 256
+        images (fewer run TensorFlow). "tensorflow": a compiled
+        ``tf.function``. "tflite" / "openvino": that engine, checked the same
+        way, and an error instead of the fallback. The features do not
+        depend on it (nor does :meth:`cache_key`). ``runtime_`` tells which
+        ran (``benchmarks/bench_cnn.py`` measures each against
+        ``model.predict``).
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -291,7 +293,7 @@ class CNNFeatures(NetworkExtractor):
     ----------
     image_shape_ : tuple
         Shape of one input image, set by ``fit``.
-    runtime_ : {"tflite", "tensorflow"}
+    runtime_ : {"tflite", "openvino", "tensorflow"}
         The engine that runs ``layer`` (once the network is built).
 
     References

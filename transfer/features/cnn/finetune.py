@@ -256,10 +256,11 @@ class FineTunedCNN(NetworkExtractor):
         augmentation. None leaves the global seeds alone.
     verbose : int, default=0
         Keras' ``fit`` verbosity.
-    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
+    runtime : {"auto", "tensorflow", "tflite", "openvino"}, default="auto"
         What runs the fine-tuned network in ``transform`` and ``predict``, as
-        for :class:`~transfer.features.cnn.CNNFeatures`: TensorFlow Lite when
-        it matches TensorFlow on a few images, else TensorFlow with a warning.
+        for :class:`~transfer.features.cnn.CNNFeatures`: the fastest engine
+        that matches TensorFlow on a few images, else TensorFlow with a
+        warning.
         The converted network is cached on disk under the sha256 of the
         fine-tuned weights (``weights_sha256_``). Training always runs in
         TensorFlow.

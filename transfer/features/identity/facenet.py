@@ -88,10 +88,14 @@ class FaceNetFeatures(NetworkExtractor):
         L2-normalise each embedding, as FaceNet compares them.
     batch_size : int, default=32
         Images per forward pass.
-    runtime : {"auto", "tensorflow", "tflite"}, default="auto"
+    runtime : {"auto", "tensorflow", "tflite", "openvino"}, default="auto"
         What runs the network, as for :class:`~transfer.features.cnn.CNNFeatures`:
-        TensorFlow Lite (XNNPACK) when it matches TensorFlow on a few images
-        (checked once, cached on disk), else TensorFlow with a warning.
+        "auto" runs the fastest engine that matches TensorFlow on a few
+        images (checked once, cached on disk; see
+        :func:`transfer.features.network.build_forward`): TensorFlow Lite
+        (XNNPACK), or OpenVINO when its optional package is installed (the
+        faster one on Inception-ResNet's dense convolutions), else
+        TensorFlow with a warning. "tflite" and "openvino" force one engine.
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -99,7 +103,7 @@ class FaceNetFeatures(NetworkExtractor):
     ----------
     image_shape_ : tuple
         Shape of one input image, set by ``fit``.
-    runtime_ : {"tflite", "tensorflow"}
+    runtime_ : {"tflite", "openvino", "tensorflow"}
         The engine that runs the network (once it is built).
 
     References

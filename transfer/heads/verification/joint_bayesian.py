@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 from scipy.sparse import csr_matrix
-from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -130,6 +129,26 @@ def _start(st: _Statistics) -> tuple[np.ndarray, np.ndarray]:
     return S_mu, S_eps
 
 
+def _px_update(K: np.ndarray, H: np.ndarray, J: np.ndarray, T: np.ndarray):
+    """The parameter-expanded M-step [3]_: ``(N_ids S_mu, between part of n S_eps)``.
+
+    The model is expanded to ``x = alpha b + eps`` with ``b ~ N(0, S_b)``
+    (``alpha = I`` at the current point, where the E-step is taken). The
+    M-step then fits ``alpha`` too, as the regression of the images on their
+    identity's posterior ``b``: ``alpha = H J^-1`` with ``H = sum_i s_i
+    E[b_i]^T`` and ``J = sum_i m_i E[b_i b_i^T]``; ``S_mu = alpha S_b
+    alpha^T`` with ``S_b = K / N_ids``, ``K = sum_i E[b_i b_i^T]``, and
+    ``S_eps`` the residual scatter, ``T - H J^-1 H^T`` plus the within-identity
+    scatter, ``T = sum_i s_i s_i^T / m_i``. The fixed points are those of
+    EM and the likelihood still never decreases, but the expanded step
+    moves the identity covariance by the regression ``alpha``, which plain
+    EM only approaches by many small steps when identities have few images.
+    """
+    cho = scipy.linalg.cho_factor(J, lower=True, check_finite=False)
+    alpha = scipy.linalg.cho_solve(cho, H.T, check_finite=False).T
+    return alpha @ K @ alpha.T, T - alpha @ H.T
+
+
 def _em_step(
     st: _Statistics,
     S_mu: np.ndarray,
@@ -137,6 +156,7 @@ def _em_step(
     *,
     loglik: bool = False,
     strict: bool = False,
+    expand: bool = True,
 ):
     """One exact EM update from ``(S_mu, S_eps)``; with ``loglik`` also the log-likelihood there.
 
@@ -150,15 +170,22 @@ def _em_step(
     Sz = st.rows @ W
     denom = st.m_rows * lam + 1.0
     Mz = Sz * (lam / denom)
-    Vz = Sz / (np.sqrt(st.m_rows) * denom)
     if loglik:
         # sum over identities of s_z^T diag(a) s_z and s_z^T s_z / m
         quad = float(np.einsum("ij,ij->", Mz, Sz))
         total = float(np.einsum("ij,ij->", Sz, Sz / st.m_rows))
-    del Sz
-    Mu_z = Mz.T @ Mz
-    Eps_z = Vz.T @ Vz
-    del Mz, Vz
+    if expand:
+        # the sufficient statistics of the expanded M-step (see _px_update), in z
+        Mu_z = Mz.T @ Mz  # sum E[mu] E[mu]^T
+        H_z = Sz.T @ Mz  # sum s E[mu]^T
+        J_z = (Mz * st.m_rows).T @ Mz  # sum m E[mu] E[mu]^T
+        T_z = (Sz / st.m_rows).T @ Sz  # sum s s^T / m
+    else:
+        Vz = Sz / (np.sqrt(st.m_rows) * denom)
+        Mu_z = Mz.T @ Mz
+        Eps_z = Vz.T @ Vz
+        del Vz
+    del Sz, Mz
     for m, (R, P) in st.scatters:
         if R is not None:  # W^T P W = (R W)^T (R W): a triangular and a symmetric product
             RW = scipy.linalg.blas.dtrmm(1.0, R, W, lower=0)
@@ -167,15 +194,24 @@ def _em_step(
         else:
             Q = W.T @ (P @ W)
         a = lam / (m * lam + 1.0)
-        v = 1.0 / (np.sqrt(m) * (m * lam + 1.0))
         Mu_z += a[:, None] * Q * a[None, :]
-        Eps_z += v[:, None] * Q * v[None, :]
+        if expand:
+            H_z += Q * a[None, :]
+            J_z += m * (a[:, None] * Q * a[None, :])
+            T_z += Q / m
+        else:
+            v = 1.0 / (np.sqrt(m) * (m * lam + 1.0))
+            Eps_z += v[:, None] * Q * v[None, :]
         if loglik:
             quad += float(np.diag(Q) @ a)
             total += float(np.trace(Q)) / m
     post_var = lam / (st.sizes[:, None] * lam + 1.0)  # (n_sizes, d), same for each size
     Mu_z[np.diag_indices(d)] += st.size_count @ post_var
-    Eps_z[np.diag_indices(d)] += (st.size_count * st.sizes) @ post_var
+    if expand:
+        J_z[np.diag_indices(d)] += (st.size_count * st.sizes) @ post_var
+        Mu_z, Eps_z = _px_update(Mu_z, H_z, J_z, T_z)
+    else:
+        Eps_z[np.diag_indices(d)] += (st.size_count * st.sizes) @ post_var
     # back from z-coordinates; the within-identity scatter S_w needs no
     # round trip (B W^T S_w W B^T = S_w)
     new_mu = _sym(B @ Mu_z @ B.T) / st.n_ids + st.ridge
@@ -231,8 +267,13 @@ def joint_bayesian_em(
     S_eps)^-1`` at every step, never settling).
 
     Plain EM converges slowly here (about a thousand iterations to
-    ``tol=1e-5`` on LBP, HOG, Gabor or pixel features of LFW), so two things
-    speed it up without changing its fixed point. It starts from the moment
+    ``tol=1e-5`` on LBP, HOG, Gabor or pixel features of LFW), so three
+    things speed it up without changing its fixed point. Each step is the
+    parameter-expanded EM step of [3]_ (see :func:`_px_update`), which
+    shares EM's fixed points and its monotone likelihood but moves further
+    per step (2 to 3 times fewer steps on LFW-like identities; the ridge
+    below, added after each update, shifts the two maps' fixed points by
+    ``O(reg)``, about 1e-5 relative). It starts from the moment
     (ANOVA) estimates of both matrices, see :func:`_start`. And it is
     accelerated by SQUAREM [2]_ (scheme S3): from two EM steps
     ``theta -> theta1 -> theta2`` it extrapolates along ``r = theta1 - theta``,
@@ -266,7 +307,6 @@ def joint_bayesian_em(
         Ridge added to both matrices after every update, relative to the mean
         feature variance; keeps ``S_eps`` invertible when features outnumber
         the within-person degrees of freedom.
-
     Returns
     -------
     S_mu, S_eps : ndarray of shape (n_features, n_features)
@@ -281,6 +321,8 @@ def joint_bayesian_em(
     .. [2] Varadhan, Roland. "Simple and globally convergent methods for
        accelerating the convergence of any EM algorithm." Scandinavian
        Journal of Statistics 35(2), 2008.
+    .. [3] Liu, Rubin, Wu. "Parameter expansion to accelerate EM: the PX-EM
+       algorithm." Biometrika 85(4), 1998.
     """
     X = np.asarray(X, dtype=np.float64)
     st = _statistics(X, identities, reg)
@@ -369,6 +411,42 @@ def _joint_eigh(S_mu: np.ndarray, S_eps: np.ndarray, back: bool = False, strict:
     return lam, W, scipy.linalg.blas.dtrmm(1.0, L, U, lower=1), logdet  # L U, triangular product
 
 
+def _principal_axes(X: np.ndarray, mean: np.ndarray, k: int, binary: bool = False) -> np.ndarray:
+    """The ``k`` leading principal axes of ``X``, rows of shape (k, n_features).
+
+    Only the ``k`` leading eigenvectors of the covariance are computed
+    (LAPACK's ``syevr`` on the index range), not the whole spectrum that a
+    full PCA computes and throws away; they span the same subspace as
+    :class:`sklearn.decomposition.PCA`'s components (the Joint Bayesian
+    model and its scores do not depend on the basis chosen within it). With
+    fewer images than features, the SVD of the centred images instead.
+    Binary codes form their scatter in float32: the products of 0/1 values
+    are counts, exact in float32 up to 2**24 images, at twice the speed.
+    """
+    n, d = X.shape
+    if n < d:
+        _, _, Vt = scipy.linalg.svd(X - mean, full_matrices=False, check_finite=False)
+        return Vt[:k]
+    if binary and n < 2**24:
+        B = X.astype(np.float32)
+        scatter = (B.T @ B).astype(np.float64) - n * np.outer(mean, mean)
+    else:
+        Xc = X - mean
+        scatter = Xc.T @ Xc
+    # one BLAS thread: the reduction to tridiagonal form is matrix-vector
+    # bound, and threads only synchronise (2.5x to 25x slower with two on 2
+    # cores, at 2,048 to 256 features)
+    with threadpool_limits(1, user_api="blas"):
+        _, V = scipy.linalg.eigh(
+            scatter,
+            subset_by_index=[d - k, d - 1],
+            driver="evr",
+            overwrite_a=True,
+            check_finite=False,
+        )
+    return V[:, ::-1].T
+
+
 def _upper_factor(P: np.ndarray):
     """``(R, None)`` with upper-triangular ``R^T R = P``, or ``(None, P)`` if ``P`` is singular."""
     try:
@@ -431,7 +509,9 @@ class JointBayesian(PairVerifier):
         projected) features.
     mean_ : ndarray of shape (n_features,)
         Training mean (after binarisation, if any).
-    pca_ : PCA or None
+    components_ : ndarray of shape (n_components, n_features) or None
+        Principal axes of the training images (rows, by decreasing
+        variance), as in :class:`sklearn.decomposition.PCA`; None without PCA.
     thresholds_ : ndarray of shape (n_features,) or None
         Binarisation thresholds.
     n_iter_ : int
@@ -484,8 +564,8 @@ class JointBayesian(PairVerifier):
     def _project(self, X: np.ndarray) -> np.ndarray:
         if self.thresholds_ is not None:
             X = binarize(X, self.thresholds_)
-        if self.pca_ is not None:
-            return self.pca_.transform(X)
+        if self.components_ is not None:
+            return (X - self.mean_) @ self.components_.T
         return X - self.mean_
 
     def _fit_images(self, X, identities):
@@ -495,11 +575,12 @@ class JointBayesian(PairVerifier):
         if self.thresholds_ is not None:
             X = binarize(X, self.thresholds_)
         self.mean_ = X.mean(axis=0)
-        self.pca_ = None
+        self.components_ = None
         if self.n_components is not None:
             k = min(int(self.n_components), X.shape[0], X.shape[1])
-            solver = "covariance_eigh" if X.shape[0] >= X.shape[1] else "full"
-            self.pca_ = PCA(n_components=k, svd_solver=solver).fit(X)
+            self.components_ = _principal_axes(
+                X, self.mean_, k, binary=self.thresholds_ is not None
+            )
         Z = self._project(X)
         # the EM's products are small (d = n_components): extra BLAS threads
         # only add synchronisation, and spin against other work on a busy machine

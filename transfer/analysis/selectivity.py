@@ -39,6 +39,7 @@ from transfer.analysis._common import (
     with_unit_names,
 )
 from transfer.heads.single_neuron import SingleNeuronHead
+from transfer.protocols.attributes import attribute_scores
 
 __all__ = [
     "attribute_selectivity",
@@ -301,15 +302,7 @@ def single_unit_accuracy(
     y_train = Y[train].astype(int) if Y.shape[1] > 1 else Y[train, 0].astype(int)
     head = SingleNeuronHead(criterion=criterion).fit(X[train], y_train)
     pred = head.polarity_ * (X[test][:, head.unit_] - head.threshold_) > 0
-    truth = Y[test]
-    correct = pred == truth
-    pos, neg = truth.sum(axis=0), (~truth).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tpr = (correct & truth).sum(axis=0) / pos
-        tnr = (correct & ~truth).sum(axis=0) / neg
-    # with one class absent from the test rows, balanced accuracy is the other's rate
-    balanced = np.where(pos == 0, tnr, np.where(neg == 0, tpr, (tpr + tnr) / 2))
-    majority = Y[train].mean(axis=0) > 0.5
+    scores = attribute_scores(Y[train], Y[test], pred)  # the attributes protocol's own scores
     return pd.DataFrame(
         {
             "target": names,
@@ -317,12 +310,12 @@ def single_unit_accuracy(
             "threshold": head.threshold_,
             "polarity": head.polarity_,
             "train_accuracy": head.train_accuracy_,
-            "test_accuracy": correct.mean(axis=0),
-            "test_balanced_accuracy": balanced,
-            "test_majority_accuracy": (truth == majority).mean(axis=0),
+            "test_accuracy": scores["accuracy"].to_numpy(),
+            "test_balanced_accuracy": scores["balanced_accuracy"].to_numpy(),
+            "test_majority_accuracy": scores["majority_accuracy"].to_numpy(),
             "n_train": int(train.sum()),
             "n_test": int(test.sum()),
-            "test_positives": pos,
+            "test_positives": Y[test].sum(axis=0),
         }
     )
 

@@ -34,10 +34,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import validate_data
 
 from transfer._registry import register_head
-from transfer._validation import Interval, Options, validate_params
+from transfer._validation import Interval, Options
 from transfer.heads.linear import rotate_features, squared_hinge_ovr
 from transfer.heads.multilabel import MultilabelHead
 
@@ -161,10 +160,7 @@ class AttributeLinearHead(MultilabelHead):
         -------
         self
         """
-        validate_params(self)
-        X, y = validate_data(self, X, y, dtype=self._dtype, multi_output=True)
-        Y = self._targets(y)
-        self.n_outputs_ = Y.shape[1]
+        X, Y = self._validated(X, y)
         if self.C == "auto":
             self.C_ = self._search(X, Y)
         else:

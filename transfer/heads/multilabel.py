@@ -16,6 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from transfer._validation import validate_params
+
 __all__ = ["MultilabelHead", "binary_or_multilabel_targets"]
 
 
@@ -68,8 +70,7 @@ def binary_or_multilabel_targets(name: str, y: Any) -> tuple[np.ndarray, Any]:
 class MultilabelHead(ClassifierMixin, BaseEstimator):
     """Base class: subclasses fit and implement ``_decision(X)`` (n_samples, n_outputs).
 
-    ``fit`` should call :meth:`_targets` on ``y`` (it sets ``classes_``) and
-    validate ``X`` with ``_dtype``.
+    ``fit`` starts with :meth:`_validated`.
     """
 
     #: dtypes accepted by ``validate_data``.
@@ -85,11 +86,18 @@ class MultilabelHead(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_label = True
         return tags
 
-    def _targets(self, y: Any) -> np.ndarray:
-        """Validated labels as an (n_samples, n_outputs) 0/1 matrix; sets ``classes_``."""
+    def _validated(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Parameters, ``X`` and ``y`` checked at the start of ``fit``: ``(X, Y)``.
+
+        ``Y`` is the labels as an (n_samples, n_outputs) 0/1 matrix; sets
+        ``classes_`` and ``n_outputs_``.
+        """
+        validate_params(self)
+        X, y = validate_data(self, X, y, dtype=self._dtype, multi_output=True)
         Y, self.classes_ = binary_or_multilabel_targets(type(self).__name__, y)
         self._multilabel = isinstance(self.classes_, list)
-        return Y
+        self.n_outputs_ = Y.shape[1]
+        return X, Y
 
     def _decision(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from transfer._registry import register_head
-from transfer._validation import Options, validate_params
+from transfer._validation import Options
 from transfer.heads.multilabel import MultilabelHead
 
 __all__ = ["SingleNeuronHead", "best_single_units"]
@@ -250,10 +249,7 @@ class SingleNeuronHead(MultilabelHead):
         -------
         self
         """
-        validate_params(self)
-        X, y = validate_data(self, X, y, dtype=self._dtype, multi_output=True)
-        Y = self._targets(y)
-        self.n_outputs_ = Y.shape[1]
+        X, Y = self._validated(X, y)
         self.unit_, self.threshold_, self.polarity_, self.train_score_ = best_single_units(
             X, Y, criterion=self.criterion
         )

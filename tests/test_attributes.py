@@ -66,7 +66,10 @@ def _problem(n=240, d=30, m=5, seed=0):
     return X, Y
 
 
-@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize(
+    "wide",
+    [False, pytest.param(True, marks=pytest.mark.slow)],  # wide: 40 LIBLINEAR fits
+)
 def test_attribute_head_equals_one_liblinear_per_column(wide):
     X, Y = _problem(n=80 if wide else 240, d=120 if wide else 30)
     head = AttributeLinearHead(C=0.05, standardize=False).fit(X, Y)

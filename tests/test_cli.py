@@ -236,6 +236,17 @@ def test_weights_commands(cnn_weights_dir):
     assert result.exit_code == 2 and "Did you mean 'mobilenet_v1_1.0_224'" in result.output
 
 
+def test_dry_run_checks_network_layer_names(cnn_weights_dir, tmp_path):
+    """A Keras layer the network does not have fails the dry run, with did-you-mean."""
+    text = TINY.replace(
+        "extractors: [pixels, {{name: lbp, params: {{grid: [2, 2]}}}}]",
+        "extractors: [{{name: cnn, params: {{weights: mobilenet_v1_1.0_224, "
+        "input_size: 32, layer: conv_pw_13_reluu}}}}]",
+    )
+    recipe = _recipe(tmp_path, _folder(tmp_path / "imgs"), text)
+    _fails(tmp_path, "run", str(recipe), "--dry-run", match="Did you mean 'conv_pw_13_relu'")
+
+
 def test_weights_verify_names_a_damaged_file(cnn_weights_dir, tmp_path, monkeypatch):
     import shutil
 

@@ -40,8 +40,9 @@ def _extractor(name):
     return est.set_params(image_shape=(16, 16)) if "image_shape" in est.get_params() else est
 
 
-# fine-tunes a network on every fit and needs labels: its contract is tested in test_finetune.py
-FITTED_ELSEWHERE = {"cnn_finetuned"}
+# cnn_finetuned fine-tunes a network on every fit and needs labels (test_finetune.py);
+# trained needs a network trained first (test_train.py)
+FITTED_ELSEWHERE = {"cnn_finetuned", "trained"}
 EXTRACTOR_NAMES = [n for n in EXTRACTORS.names() if n not in FITTED_ELSEWHERE]
 
 

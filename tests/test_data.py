@@ -689,3 +689,18 @@ def test_tfds_prepared_dataset(tiny_tfds, monkeypatch):
     assert t.images.shape == (2, 4, 4)
     with pytest.raises(UnknownNameError, match="Did you mean 'test'"):
         load_tfds("transfer_test_tiny_images", data_dir=tiny_tfds, split="tset")
+
+
+def test_pad_frames_digits_like_mnist():
+    from transfer.data.transforms import make_transform
+
+    pad = make_transform({"pad": {"width": 4}})
+    img = np.full((20, 20), 7.0, np.float32)
+    out = pad(img)
+    assert out.shape == (28, 28) and out[4:24, 4:24].min() == 7.0
+    assert out[:4].max() == 0.0 and out[:, :4].max() == 0.0 and out[24:].max() == 0.0
+    rgb = make_transform({"pad": {"width": 2, "value": 255}})(np.zeros((5, 6, 3), np.float32))
+    assert rgb.shape == (9, 10, 3) and rgb[0, 0, 0] == 255 and rgb[2, 2, 0] == 0
+    assert pad.spec() == {"name": "pad", "width": 4, "value": 0.0}
+    with pytest.raises(ValueError, match="'width' must be an int >= 1"):
+        make_transform({"pad": {"width": 0}})

@@ -109,8 +109,15 @@ def test_lfw_verification(shared_data, tmp_path, weights_home):
     pytest.importorskip("mtcnn", reason="the 'faces' extra is not installed")
     for name in ("facenet_inception_resnet_v1", "mobilenet_v2_1.0_224"):
         weights_home(name)
-    recipe = load_recipe("lfw-verification", [f"data.root={shared_data}", "protocol.max_pairs=120"])
+    recipe = load_recipe(
+        "lfw-verification",
+        [f"data.root={shared_data}", "protocol.max_pairs=120", "analyses.2.params.n_images=40"],
+    )
     result = run_recipe(recipe, tmp_path / "lfw")
+    occlusion = pd.read_csv(tmp_path / "lfw" / "analyses" / "occlusion" / "occlusion.csv")
+    clean = occlusion[occlusion["fraction"] == 0.0].groupby("extractor")
+    # 20 test pairs, unoccluded: FaceNet verifies them as the cells do (near-perfectly)
+    assert clean["verification_accuracy"].first()["facenet"] >= 0.9
     summary = result.summary.set_index(["extractor", "head"])
     handcrafted = ["pixels", "lbp", "hd_lbp", "hog", "gabor"]
     identity = ["facenet", "dlib_resnet"]
@@ -141,9 +148,17 @@ def test_celeba_attributes(shared_data, tmp_path, weights_home):
             "extractors=[{name: hog, transforms: [grey]}, {name: cnn, label: mobilenet_v2, "
             "transforms: [{center_crop: {size: 89}}], params: {weights: mobilenet_v2_1.0_224, "
             "input_size: 96}}]",
+            "analyses=[sparsity, selectivity, {name: occlusion, params: {n_images: 20, "
+            "fractions: [0.0, 0.5], kinds: [bottom]}}]",
         ],
     )
     result = run_recipe(recipe, tmp_path / "celeba")
+    occlusion = pd.read_csv(tmp_path / "celeba" / "analyses" / "occlusion" / "occlusion.csv")
+    assert set(occlusion["extractor"]) == {"hog", "mobilenet_v2"}
+    clean = occlusion[occlusion["fraction"] == 0.0].set_index("extractor")
+    hidden = occlusion[occlusion["fraction"] == 0.5].set_index("extractor")
+    # half the face hidden: the features move away from the clean ones
+    assert (hidden["cosine_mean"] < clean["cosine_mean"] - 0.01).all()
     results = pd.read_csv(tmp_path / "celeba" / "results.csv").set_index(["extractor", "head"])
     assert len(results) == 4 and (results["n_test"] == 240).all()
     assert (results["status"] == "ok").all()

@@ -113,9 +113,13 @@ HEADS: Registry[Any] = Registry("head")
 DATASETS: Registry[Any] = Registry("dataset")
 PROTOCOLS: Registry[Any] = Registry("protocol")
 TRANSFORMS: Registry[Any] = Registry("transform")
+ANALYSES: Registry[Any] = Registry("analysis")
+ARCHITECTURES: Registry[Any] = Registry("architecture")
 
 register_extractor = EXTRACTORS.register
 register_head = HEADS.register
 register_dataset = DATASETS.register
 register_protocol = PROTOCOLS.register
 register_transform = TRANSFORMS.register
+register_analysis = ANALYSES.register
+register_architecture = ARCHITECTURES.register

@@ -13,6 +13,8 @@ import importlib
 from typing import Any
 
 from transfer._registry import (
+    ANALYSES,
+    ARCHITECTURES,
     DATASETS,
     EXTRACTORS,
     HEADS,
@@ -30,6 +32,8 @@ _BUILTIN_MODULES = (
     "transfer.features.identity",
     "transfer.heads",
     "transfer.protocols",
+    "transfer.analysis",
+    "transfer.train",
 )
 
 
@@ -64,6 +68,16 @@ def list_protocols() -> list[str]:
     return _names(PROTOCOLS)
 
 
+def list_analyses() -> list[str]:
+    """Names of the registered analyses (the ``analyses:`` section of a recipe)."""
+    return _names(ANALYSES)
+
+
+def list_architectures() -> list[str]:
+    """Names of the networks the ``train:`` stage builds (:mod:`transfer.train`)."""
+    return _names(ARCHITECTURES)
+
+
 def create_extractor(name: str, **params: Any) -> Any:
     """Build the extractor registered as ``name``."""
     load_components()
@@ -77,6 +91,8 @@ def create_head(name: str, **params: Any) -> Any:
 
 
 __all__ = [
+    "ANALYSES",
+    "ARCHITECTURES",
     "DATASETS",
     "EXTRACTORS",
     "HEADS",
@@ -85,6 +101,8 @@ __all__ = [
     "UnknownNameError",
     "create_extractor",
     "create_head",
+    "list_analyses",
+    "list_architectures",
     "list_datasets",
     "list_extractors",
     "list_heads",

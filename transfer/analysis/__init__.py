@@ -16,6 +16,11 @@ Agg canvas (no pyplot state). The submodules:
 - :mod:`~transfer.analysis.filters`: first-layer filters and top-activating
   images as image grids.
 
+Each module also registers its analysis as a recipe component (the
+``analyses:`` section, ``transfer analyze``; :mod:`~transfer.analysis.base`)
+and the report section that shows it: ``sparsity``, ``selectivity``,
+``occlusion``, ``filters`` and ``binary_codes``.
+
 References
 ----------
 .. [1] Sun, Wang, Tang. "Deeply learned face representations are sparse,
@@ -24,8 +29,14 @@ References
    networks." ECCV 2014.
 """
 
-from transfer.analysis.binary import binary_code_verification, binary_codes
+from transfer.analysis.base import Analysis, AnalysisContext, AnalysisOutput
+from transfer.analysis.binary import (
+    BinaryCodesAnalysis,
+    binary_code_verification,
+    binary_codes,
+)
 from transfer.analysis.filters import (
+    FiltersAnalysis,
     filter_grid,
     first_conv_kernels,
     image_grid,
@@ -34,12 +45,14 @@ from transfer.analysis.filters import (
     top_image_grid,
 )
 from transfer.analysis.occlusion import (
+    OcclusionAnalysis,
     cosine_similarity_rows,
     occlude,
     occlusion_robustness,
     plot_occlusion,
 )
 from transfer.analysis.selectivity import (
+    SelectivityAnalysis,
     attribute_selectivity,
     d_prime,
     identity_activation_stats,
@@ -50,6 +63,7 @@ from transfer.analysis.selectivity import (
     single_unit_accuracy,
 )
 from transfer.analysis.sparsity import (
+    SparsityAnalysis,
     activation_criterion,
     plot_sparsity,
     sparsity_histograms,
@@ -59,6 +73,14 @@ from transfer.analysis.sparsity import (
 )
 
 __all__ = [
+    "Analysis",
+    "AnalysisContext",
+    "AnalysisOutput",
+    "BinaryCodesAnalysis",
+    "FiltersAnalysis",
+    "OcclusionAnalysis",
+    "SelectivityAnalysis",
+    "SparsityAnalysis",
     "activation_criterion",
     "attribute_selectivity",
     "binary_code_verification",

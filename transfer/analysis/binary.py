@@ -23,11 +23,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from transfer._registry import did_you_mean, register_analysis
 from transfer._tags import component_tags
 from transfer.analysis._common import check_features, check_rows
+from transfer.analysis.base import Analysis, AnalysisContext, AnalysisOutput
 from transfer.heads.verification import binarization_thresholds, binarize, pairs_to_identities
+from transfer.report.sections import register_section
 
-__all__ = ["CODES", "binary_code_verification", "binary_codes"]
+__all__ = ["CODES", "BinaryCodesAnalysis", "binary_code_verification", "binary_codes"]
 
 #: Binarisation methods, see :func:`~transfer.heads.verification.binarization_thresholds`.
 CODES = ("zero", "median")
@@ -163,3 +166,107 @@ def binary_code_verification(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# -- as a recipe analysis ---------------------------------------------------------
+
+
+@register_analysis("binary_codes", "Verification on real values against binary codes")
+class BinaryCodesAnalysis(Analysis):
+    """DeepID2+'s binary-code comparison [1]_ on a verification recipe's first fold.
+
+    :func:`binary_code_verification` on the fold's training and test pairs
+    (median thresholds from the training pairs' images); writes
+    ``binary_codes.csv``.
+
+    Parameters
+    ----------
+    codes : list of {"zero", "median"}, default=("zero", "median")
+    heads : list of str, default=("cosine_verifier", "hamming_verifier")
+        Pair heads by registry name (``joint_bayesian`` for DeepID2+'s own).
+    extractors : list of str, optional
+        Extractor labels to analyse (default: all).
+
+    References
+    ----------
+    .. [1] Sun, Wang, Tang. "Deeply learned face representations are sparse,
+       selective, and robust." CVPR 2015.
+    """
+
+    sections = ("binary_codes",)
+
+    def __init__(
+        self,
+        codes: Sequence[str] = CODES,
+        heads: Sequence[str] = ("cosine_verifier", "hamming_verifier"),
+        extractors: list[str] | None = None,
+    ) -> None:
+        self.codes = codes
+        self.heads = heads
+        self.extractors = extractors
+
+    def check_recipe(self, labels: list[str], protocol: Any) -> None:
+        super().check_recipe(labels, protocol)
+        unknown = sorted(set(self.codes) - set(CODES))
+        if unknown:
+            raise ValueError(f"'codes' must be among {list(CODES)}, got {unknown}")
+        from transfer.registry import HEADS, load_components
+
+        load_components()
+        for name in self.heads:
+            if name not in HEADS:
+                raise ValueError(
+                    f"'heads' names {name!r}, which is not a head."
+                    f"{did_you_mean(str(name), HEADS.names())}"
+                )
+            head = HEADS.get(name)()
+            if not component_tags(head).get("scores_pairs"):
+                raise ValueError(f"'heads': {name!r} does not score pairs")
+            try:  # the protocol says whether it has pairs
+                protocol.check_head(name, head)
+            except ValueError:
+                raise ValueError(
+                    f"binary_codes needs a pair protocol (verification); {protocol.name!r} "
+                    "has no pairs"
+                ) from None
+
+    def check_plan(self, context: AnalysisContext) -> None:
+        if context.pairs is None:
+            raise ValueError("binary_codes needs a verification protocol (pairs of images)")
+
+    def run(self, context: AnalysisContext, label: str) -> AnalysisOutput:
+        F = context.features(label)
+        train_pairs, train_same, test_pairs, test_same = context.pairs
+        table = binary_code_verification(
+            F[train_pairs],
+            train_same,
+            F[test_pairs],
+            test_same,
+            codes=list(self.codes),
+            heads=list(self.heads),
+            train_images=F[np.unique(train_pairs)],
+        )
+        return AnalysisOutput(tables={"binary_codes": table})
+
+
+def _binary_body(report: Any, entry: dict, folder: Any) -> tuple[str, str]:
+    from transfer.analysis.base import read_table
+    from transfer.report.html import table
+    from transfer.report.markdown import markdown_table
+
+    frame = read_table(folder, "binary_codes")
+    if frame is None:
+        return '<p class="muted">No binary-code table.</p>', "_No binary-code table._"
+    wide = frame.pivot_table(
+        index=["extractor", "head"], columns="code", values="test_accuracy", sort=False
+    )
+    text = wide.map(lambda v: f"{v:.3f}").reset_index()
+    return table(text), markdown_table(text)
+
+
+@register_section("binary_codes", title="Binary codes (analysis)", nav="Codes", order=76)
+def binary_codes_section(report: Any) -> Any:
+    """The binary-code analyses of the run: test accuracy per code and head."""
+    from transfer.analysis.base import analysis_section
+
+    return analysis_section(report, "binary_codes", _binary_body)

@@ -24,9 +24,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from transfer._registry import register_analysis
 from transfer.analysis._common import check_features, new_figure
+from transfer.analysis.base import Analysis, AnalysisContext, AnalysisOutput
+from transfer.report.sections import register_section
 
 __all__ = [
+    "FiltersAnalysis",
     "filter_grid",
     "first_conv_kernels",
     "image_grid",
@@ -276,3 +280,105 @@ def plot_image_grid(grid: np.ndarray, title: str = "", inches_per_pixel: float =
     if title:
         ax.set_title(title)
     return fig
+
+
+# -- as a recipe analysis ---------------------------------------------------------
+
+
+def _enlarge(grid: np.ndarray, min_width: int = 240) -> np.ndarray:
+    """Repeat pixels so that a grid of tiny filters is visible (nearest neighbour)."""
+    factor = max(1, int(np.ceil(min_width / max(1, grid.shape[1]))))
+    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
+
+
+@register_analysis("filters", "First-layer filters and top-activating images per unit")
+class FiltersAnalysis(Analysis):
+    """Pictures of each extractor: its first convolution's filters (networks)
+    and, for its most variable units, the test images that activate them most.
+
+    Writes ``top_images.csv`` (:func:`top_activating_images`, ``image`` being
+    the dataset index, with its file in ``source``), ``filters.png`` for
+    Keras networks and ``top_images.png`` per extractor; the report embeds
+    the pictures.
+
+    Parameters
+    ----------
+    n_units : int, default=6
+        Units shown: those with the largest variance over the test images.
+    k : int, default=8
+        Images per unit.
+    extractors : list of str, optional
+        Extractor labels to analyse (default: all).
+
+    References
+    ----------
+    .. [1] Zeiler, Fergus. "Visualizing and understanding convolutional
+       networks." ECCV 2014.
+    .. [2] Sun, Wang, Tang. "Deeply learned face representations are sparse,
+       selective, and robust." CVPR 2015.
+    """
+
+    sections = ("filters",)
+
+    def __init__(self, n_units: int = 6, k: int = 8, extractors: list[str] | None = None) -> None:
+        self.n_units = n_units
+        self.k = k
+        self.extractors = extractors
+
+    def check_recipe(self, labels: list[str], protocol: Any) -> None:
+        super().check_recipe(labels, protocol)
+        for key in ("n_units", "k"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key!r} must be a positive int, got {value!r}")
+
+    def run(self, context: AnalysisContext, label: str) -> AnalysisOutput:
+        out = AnalysisOutput()
+        extractor = context.plan.recipe.extractors[label]
+        if hasattr(extractor, "keras_model"):
+            kernels, layer = first_conv_kernels(context.extractor(label).keras_model())
+            out.images["filters"] = _enlarge(filter_grid(kernels))
+            out.notes.append(f"filters of layer {layer!r}, {len(kernels)} kernels")
+        else:
+            out.notes.append("no convolution filters to show (not a Keras network)")
+        test = np.flatnonzero(context.test)
+        F = context.features(label)[test]
+        variance = F.var(axis=0)
+        units = np.argsort(-variance, kind="stable")[: int(self.n_units)]
+        table = top_activating_images(F, units, k=int(self.k))
+        table["image"] = test[table["image"].to_numpy()]
+        table["source"] = [context.data.describe(int(i)) for i in table["image"]]
+        needed = np.unique(table["image"].to_numpy())
+        images = context.images(label, needed)
+        local = table.assign(image=np.searchsorted(needed, table["image"].to_numpy()))
+        out.images["top_images"] = top_image_grid(images, local)
+        out.tables["top_images"] = table
+        return out
+
+
+def _filters_body(report: Any, entry: dict, folder: Any) -> tuple[str, str]:
+    from transfer.analysis.base import png_data_uri
+    from transfer.report.html import escape, figure
+
+    html = []
+    names = [str(n) for n in entry.get("images", [])]
+    for name in names:
+        if name.endswith("_filters.png"):
+            what = f"first-layer filters of {name[: -len('_filters.png')]}"
+        else:
+            what = (
+                f"test images that activate the most variable units of "
+                f"{name[: -len('_top_images.png')]} most (one row per unit, strongest first)"
+            )
+        uri = png_data_uri(folder / name)
+        html.append(figure(uri, what, escape(what), f"fig-{entry['label']}-{name}"))
+    md = "Pictures: " + ", ".join(names) if names else ""
+    return "".join(html), md
+
+
+@register_section("filters", title="Filters and top images", nav="Filters", order=75)
+def filters_section(report: Any) -> Any:
+    """The filter pictures of the run."""
+    from transfer.analysis.base import analysis_section
+
+    return analysis_section(report, "filters", _filters_body)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from transfer._registry import register_analysis
 from transfer.analysis._common import (
     check_features,
     check_mask,
@@ -38,10 +39,13 @@ from transfer.analysis._common import (
     new_figure,
     with_unit_names,
 )
+from transfer.analysis.base import Analysis, AnalysisContext, AnalysisOutput
 from transfer.heads.single_neuron import SingleNeuronHead
 from transfer.protocols.attributes import attribute_scores
+from transfer.report.sections import register_section
 
 __all__ = [
+    "SelectivityAnalysis",
     "attribute_selectivity",
     "d_prime",
     "identity_activation_stats",
@@ -452,3 +456,175 @@ def plot_attribute_heatmap(
     if title:
         ax.set_title(title)
     return fig
+
+
+# -- as a recipe analysis ---------------------------------------------------------
+
+
+def _top_units(table: pd.DataFrame, per_attribute: int, heatmap: int) -> np.ndarray:
+    """Units among the ``per_attribute`` strongest |d'| of some attribute, or the
+    ``heatmap`` strongest over all attributes."""
+    strength = table.assign(s=table["d_prime"].abs().fillna(0.0))
+    best = strength.sort_values("s", ascending=False, kind="stable")
+    chosen = set(best.groupby("attribute", sort=False).head(per_attribute)["unit"])
+    overall = strength.groupby("unit")["s"].max().sort_values(ascending=False, kind="stable")
+    chosen |= set(overall.index[:heatmap])
+    return np.array(sorted(chosen))
+
+
+@register_analysis("selectivity", "Single units against attributes, identities and pairs")
+class SelectivityAnalysis(Analysis):
+    """How selective single feature dimensions are, DeepID2+'s study [1]_.
+
+    On the first fold (units, thresholds and polarities chosen on its
+    training images, accuracies on its test images), for each extractor and
+    what the data has:
+
+    - attributes: ``attribute_units.csv``, the best single unit per
+      attribute beside the majority baseline (:func:`single_unit_accuracy`),
+      and ``attribute_selectivity.csv``, the d-prime of the most selective
+      units for every attribute on the training images
+      (:func:`attribute_selectivity`; the units x attributes heatmap);
+    - identities (identity labels, or the classes of a classification
+      dataset): ``identity_units.csv`` (:func:`identity_selectivity`) and
+      ``identity_single_unit.csv`` (:func:`identity_single_unit_accuracy`);
+    - verification pairs: ``pair_single_unit.csv``
+      (:func:`pair_single_unit_accuracy`).
+
+    Parameters
+    ----------
+    top_units : int, default=10
+        Units kept per attribute in ``attribute_selectivity.csv`` (by |d'|).
+    heatmap_units : int, default=48
+        Units in the heatmap (strongest |d'| for any attribute).
+    extractors : list of str, optional
+        Extractor labels to analyse (default: all).
+
+    References
+    ----------
+    .. [1] Sun, Wang, Tang. "Deeply learned face representations are sparse,
+       selective, and robust." CVPR 2015.
+    """
+
+    sections = ("selectivity",)
+
+    def __init__(
+        self, top_units: int = 10, heatmap_units: int = 48, extractors: list[str] | None = None
+    ) -> None:
+        self.top_units = top_units
+        self.heatmap_units = heatmap_units
+        self.extractors = extractors
+
+    def check_recipe(self, labels: list[str], protocol: Any) -> None:
+        super().check_recipe(labels, protocol)
+        for key in ("top_units", "heatmap_units"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key!r} must be a positive int, got {value!r}")
+
+    def check_plan(self, context: AnalysisContext) -> None:
+        if context.attributes is None and context.identities is None and context.pairs is None:
+            raise ValueError(
+                "selectivity needs attributes, identities (or classes) or verification pairs; "
+                f"the dataset {context.data.name!r} has none"
+            )
+
+    def run(self, context: AnalysisContext, label: str) -> AnalysisOutput:
+        F = context.features(label)
+        train, test = context.train, context.test
+        tables = {}
+        if context.attributes is not None:
+            A, names = context.attributes, context.attribute_names
+            tables["attribute_units"] = single_unit_accuracy(F, A, train, test, target_names=names)
+            full = attribute_selectivity(F[train], A[train], attribute_names=names)
+            keep = _top_units(full, int(self.top_units), int(self.heatmap_units))
+            tables["attribute_selectivity"] = full[full["unit"].isin(keep)].reset_index(drop=True)
+        if context.identities is not None:
+            tables["identity_units"] = identity_selectivity(F, context.identities)
+            tables["identity_single_unit"] = identity_single_unit_accuracy(
+                F, context.identities, train, test
+            )
+        if context.pairs is not None:
+            train_pairs, train_same, test_pairs, test_same = context.pairs
+            pairs = np.concatenate([train_pairs, test_pairs])
+            same = np.concatenate([train_same, test_same])
+            is_train = np.arange(len(pairs)) < len(train_pairs)
+            tables["pair_single_unit"] = pair_single_unit_accuracy(
+                F[pairs[:, 0]], F[pairs[:, 1]], same, is_train, ~is_train
+            )
+        return AnalysisOutput(tables=tables)
+
+
+def _selectivity_body(report: Any, entry: dict, folder: Any) -> tuple[str, str]:
+    from transfer.analysis.base import figure_uri, read_table
+    from transfer.report.html import escape, figure, table
+    from transfer.report.markdown import markdown_table
+
+    html, md = [], []
+    units = read_table(folder, "attribute_units")
+    if units is not None:
+        grid = units.pivot_table(
+            index="target", columns="extractor", values="test_accuracy", sort=False
+        )
+        majority = units.groupby("target", sort=False)["test_majority_accuracy"].first()
+        shown = pd.concat([majority.rename("majority"), grid], axis=1)
+        shown.loc["mean"] = shown.mean(axis=0)
+        text = shown.map(lambda v: f"{v:.3f}")
+        html += [
+            "<h4>Best single unit per attribute (test accuracy)</h4>",
+            table(text, index=True, corner="attribute", classes="pivot"),
+        ]
+        md += [
+            "#### Best single unit per attribute (test accuracy)",
+            "",
+            markdown_table(text, index=True, corner="attribute"),
+            "",
+        ]
+    heat = read_table(folder, "attribute_selectivity")
+    if heat is not None:
+        for ext in pd.unique(heat["extractor"]):
+            part = heat[heat["extractor"] == ext]
+            uri = figure_uri(
+                report,
+                lambda part=part, ext=ext: plot_attribute_heatmap(
+                    part, max_units=int(entry["params"].get("heatmap_units", 48)), title=str(ext)
+                ),
+            )
+            caption = escape(f"d' of the most selective units of {ext} for each attribute")
+            html.append(figure(uri, f"attribute selectivity of {ext}", caption, f"fig-sel-{ext}"))
+    for stem, what in (
+        ("identity_single_unit", "Best single unit per identity (test balanced accuracy)"),
+    ):
+        frame = read_table(folder, stem)
+        if frame is None:
+            continue
+        summary = frame.groupby("extractor", sort=False).agg(
+            identities=("target", "size"),
+            mean=("test_balanced_accuracy", "mean"),
+            best=("test_balanced_accuracy", "max"),
+        )
+        text = summary.map(lambda v: f"{v:.3f}" if isinstance(v, float) else str(v))
+        html += [f"<h4>{escape(what)}</h4>", table(text, index=True, corner="extractor")]
+        md += [f"#### {what}", "", markdown_table(text, index=True, corner="extractor"), ""]
+    pairs = read_table(folder, "pair_single_unit")
+    if pairs is not None:
+        shown = pairs[["extractor", "unit", "train_accuracy", "test_accuracy", "n_test"]]
+        html += ["<h4>Best single unit for same/different pairs</h4>", table(shown)]
+        md += ["#### Best single unit for same/different pairs", "", markdown_table(shown), ""]
+    note = (
+        "Each unit, threshold and polarity is chosen on the first fold's training images and "
+        "scored on its test images. DeepID2+ (Sun et al. 2015) reports single neurons of an "
+        "identity network reaching high accuracy on some attributes and identities although "
+        "the network never saw attribute labels; the majority column is the baseline to beat."
+    )
+    html.append(f'<p class="note">{escape(note)}</p>')
+    md.append(note)
+    return "".join(html), "\n".join(md)
+
+
+@register_section("selectivity", title="Selectivity", order=73)
+def selectivity_section(report: Any) -> Any:
+    """The selectivity analyses of the run."""
+    from transfer.analysis.base import analysis_section
+
+    return analysis_section(report, "selectivity", _selectivity_body)

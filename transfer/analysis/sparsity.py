@@ -25,10 +25,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from transfer._registry import register_analysis
 from transfer.analysis._common import check_features, new_figure, with_unit_names
+from transfer.analysis.base import (
+    Analysis,
+    AnalysisContext,
+    AnalysisOutput,
+    analysis_section,
+    figure_uri,
+    read_table,
+)
+from transfer.report.sections import register_section
 
 __all__ = [
     "CRITERIA",
+    "SparsityAnalysis",
     "activation_criterion",
     "plot_sparsity",
     "sparsity_histograms",
@@ -230,3 +241,86 @@ def plot_sparsity(histograms: pd.DataFrame, title: str = "") -> Figure:
         ax.set_title(f"per {over[:-1]}")
     fig.suptitle(f"{title}  (active: {CRITERIA[criterion]})".strip())
     return fig
+
+
+# -- as a recipe analysis ---------------------------------------------------------
+
+
+@register_analysis("sparsity", "Active units per image and active images per unit (DeepID2+)")
+class SparsityAnalysis(Analysis):
+    """Sparsity of each extractor's features on the first fold's test images.
+
+    Writes ``summary.csv`` (:func:`sparsity_summary`, one row per
+    extractor) and ``histograms.csv`` (:func:`sparsity_histograms`); the
+    report shows the table and both histograms per extractor.
+
+    Parameters
+    ----------
+    bins : int, default=20
+        Histogram bins over [0, 1].
+    extractors : list of str, optional
+        Extractor labels to analyse (default: all of the recipe's).
+
+    References
+    ----------
+    .. [1] Sun, Wang, Tang. "Deeply learned face representations are sparse,
+       selective, and robust." CVPR 2015.
+    """
+
+    sections = ("sparsity",)
+
+    def __init__(self, bins: int = 20, extractors: list[str] | None = None) -> None:
+        self.bins = bins
+        self.extractors = extractors
+
+    def check_recipe(self, labels: list[str], protocol: Any) -> None:
+        super().check_recipe(labels, protocol)
+        if not isinstance(self.bins, int) or isinstance(self.bins, bool) or self.bins < 2:
+            raise ValueError(f"'bins' must be an int >= 2, got {self.bins!r}")
+
+    def run(self, context: AnalysisContext, label: str) -> AnalysisOutput:
+        F = context.features(label)[context.test]
+        return AnalysisOutput(
+            tables={
+                "summary": sparsity_summary(F),
+                "histograms": sparsity_histograms(F, bins=self.bins),
+            }
+        )
+
+
+def _sparsity_body(report: Any, entry: dict, folder: Any) -> tuple[str, str]:
+    from transfer.report.html import escape, figure, table
+    from transfer.report.markdown import markdown_table
+
+    summary = read_table(folder, "summary")
+    histograms = read_table(folder, "histograms")
+    if summary is None:
+        return '<p class="muted">No sparsity table.</p>', "_No sparsity table._"
+    shown = summary[
+        ["extractor", "n_units", "mean_per_image", "median_per_image", "dead_units", "criterion"]
+    ].copy()
+    for column in ("mean_per_image", "median_per_image"):
+        shown[column] = shown[column].map(lambda v: f"{v:.3f}")
+    html = [table(shown)]
+    for ext in summary["extractor"]:
+        part = histograms[histograms["extractor"] == ext] if histograms is not None else None
+        if part is None or part.empty:
+            continue
+        uri = figure_uri(report, lambda part=part, ext=ext: plot_sparsity(part, title=str(ext)))
+        html.append(
+            figure(uri, f"sparsity of {ext}", escape(f"Active fraction: {ext}"), f"fig-sp-{ext}")
+        )
+    note = (
+        "Fraction of units active (> 0) per test image, and of images per unit. DeepID2+ "
+        "(Sun et al. 2015) reports about half of its top-layer units active on any image. "
+        "Pooled convolutional features are averages of ReLU maps and are rarely exactly 0; "
+        "a layer with negative values (a linear embedding) is read by its sign."
+    )
+    html.append(f'<p class="note">{escape(note)}</p>')
+    return "".join(html), markdown_table(shown) + "\n\n" + note
+
+
+@register_section("sparsity", title="Sparsity", order=72)
+def sparsity_section(report: Any) -> Any:
+    """The sparsity analyses of the run."""
+    return analysis_section(report, "sparsity", _sparsity_body)

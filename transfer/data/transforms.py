@@ -171,6 +171,37 @@ class Crop(Transform):
         return image[self.top : self.bottom, self.left : self.right]
 
 
+@register_transform("pad")
+@dataclass(frozen=True)
+class Pad(Transform):
+    """Add a constant border of ``width`` pixels on every side.
+
+    For instance scikit-learn's 8x8 digits resized to 20x20 and padded by 4
+    are framed like MNIST's 28x28 digits (20x20 boxes in a 4-pixel margin,
+    LeCun et al. 1998).
+
+    Parameters
+    ----------
+    width : int
+        Border width in pixels (>= 1).
+    value : float, default=0.0
+        Border value (0: black).
+    """
+
+    width: int = 4
+    value: float = 0.0
+    name = "pad"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"pad: 'width' must be an int >= 1, got {self.width!r}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        w = self.width
+        widths = ((w, w), (w, w)) + ((0, 0),) * (image.ndim - 2)
+        return np.pad(image, widths, mode="constant", constant_values=self.value)
+
+
 @register_transform("lfw_crop")
 @dataclass(frozen=True)
 class LFWCrop(Transform):

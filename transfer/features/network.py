@@ -1253,6 +1253,16 @@ class NetworkExtractor(BaseExtractor):
             forwards[layers] = self._make_forward(layers)
         return forwards[layers]
 
+    def keras_model(self) -> Any:
+        """The Keras network behind the features, whole (for its filters, say).
+
+        Loaded from the weights on each call (the feature functions keep
+        their own copy); a fine-tuned extractor gives its trained network.
+        """
+        import_tensorflow()
+        own = getattr(self, "_network", None)  # FineTunedCNN: the trained network
+        return own() if callable(own) else load_network(self._resolved())
+
     def _reset_forward(self) -> None:
         """Forget the compiled functions (after the network changed)."""
         for name in self._live_attributes:

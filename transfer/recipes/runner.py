@@ -122,11 +122,10 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def load_data(recipe: Recipe) -> ImageSet:
-    """Open the recipe's dataset, filter classes and attach its transforms."""
+def open_data(cfg: dict, transforms: list, seed: int) -> ImageSet:
+    """Open a ``data:`` mapping's dataset, filter classes, attach ``transforms``."""
     from transfer.data import open_dataset, select_classes
 
-    cfg = recipe.config["data"]
     data = open_dataset(cfg["dataset"], path=cfg["path"], root=cfg["root"], **cfg["params"])
     if any(cfg[k] is not None for k in ("min_per_class", "max_per_class", "max_classes")):
         data = select_classes(
@@ -134,13 +133,18 @@ def load_data(recipe: Recipe) -> ImageSet:
             min_per_class=cfg["min_per_class"],
             max_per_class=cfg["max_per_class"],
             max_classes=cfg["max_classes"],
-            seed=recipe.config["seed"],
+            seed=seed,
         )
-    if recipe.transforms:
-        data = data.with_transforms(*recipe.transforms)
+    if transforms:
+        data = data.with_transforms(*transforms)
     if len(data) == 0:
         raise ValueError(f"the dataset {data.name!r} has no images")
     return data
+
+
+def load_data(recipe: Recipe) -> ImageSet:
+    """Open the recipe's dataset, filter classes and attach its transforms."""
+    return open_data(recipe.config["data"], recipe.transforms, recipe.config["seed"])
 
 
 # -- plan -------------------------------------------------------------------
@@ -171,6 +175,8 @@ class Plan:
     output: OutputPlan | None
     feature_cache: FeatureCache | None
     cell_cache: CellCache | None
+    #: the ``train:`` jobs, checked (:func:`transfer.train.recipe.plan_training`)
+    training: list = field(default_factory=list)
     #: when planning began (wall clock, and ``time.perf_counter``): a run's duration counts it
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     t0: float = field(default_factory=time.perf_counter)
@@ -237,15 +243,18 @@ def _weights_used(recipe: Recipe) -> dict[str, str]:
 
 
 def _trial(label: str, extractor: Any, view: ImageSet) -> None:
-    """Run a stateless handcrafted extractor on one image, so that a parameter
-    that does not fit the images (an LBP grid larger than the image) fails now."""
+    """Run a stateless extractor on one image, so that a parameter that does not
+    fit the images (an LBP grid larger than the image) or the network (a layer
+    it does not have) fails now, before any work. A network is loaded for
+    that (and kept: the run reuses it)."""
     if extractor.__sklearn_tags__().requires_fit:
         return
-    if component_tags(extractor).get("kind") != "handcrafted":
-        return
+    from transfer._config import config_context
+
     try:
-        clone(extractor).fit(view.subset([0])).transform(view.subset([0]))
-    except (ValueError, TypeError) as exc:
+        with config_context(progress=False, progress_lines=None):  # one image: no progress
+            clone(extractor).fit(view.subset([0])).transform(view.subset([0]))
+    except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(
             f"extractor {label!r} cannot run on the images ({view.describe(0)}): {exc}"
         ) from None
@@ -290,11 +299,15 @@ def plan_run(
         for label in recipe.extractors
     }
     data.image_shape()  # decodes the first image: a bad transform fails now
-    for label, view in views.items():
+    for view in views.values():
         if view.transforms != data.transforms:
             view.image_shape()
-        _trial(label, recipe.extractors[label], view)
     _check_weights(recipe)
+    training = []
+    if recipe.train_jobs:  # before the keys: extractors get the trained networks' files
+        from transfer.train.recipe import plan_training
+
+        training = plan_training(recipe)
 
     cache_cfg = config["cache"]
     feature_cache = cell_cache = None
@@ -330,7 +343,18 @@ def plan_run(
                     )
                     cell.cached = cell_cache.load(cell.key)
                 cells.append(cell)
-    return Plan(
+    for label, ext in recipe.extractors.items():
+        # handcrafted extractors always (cheap); a network only when it will
+        # run, since loading it costs seconds
+        own = [c for c in cells if c.extractor == label]
+        pending = ext.get_params(deep=False).get("network") in {
+            t.job.label for t in training if not t.done
+        }
+        if pending:
+            continue  # its network is trained first; its layers were checked on the architecture
+        if component_tags(ext).get("kind") == "handcrafted" or any(c.cached is None for c in own):
+            _trial(label, ext, views[label])
+    plan = Plan(
         recipe,
         data,
         folds,
@@ -341,9 +365,20 @@ def plan_run(
         output,
         feature_cache,
         cell_cache,
+        training,
         started,
         t0,
     )
+    if recipe.analyses:
+        from transfer.analysis.base import AnalysisContext
+
+        context = AnalysisContext(plan)
+        for i, (label, analysis) in enumerate(recipe.analyses.items()):
+            try:
+                analysis.check_plan(context)
+            except ValueError as exc:
+                raise ValueError(f"{recipe.source}: analyses[{i}] ({label}): {exc}") from None
+    return plan
 
 
 # -- extract ------------------------------------------------------------------
@@ -538,8 +573,13 @@ def write_results(
     started: datetime,
     seconds: float,
     command: str | None,
+    analyses: list[dict] | None = None,
 ) -> pd.DataFrame:
-    """Write results.csv, the protocol's item and curve files, meta.json, recipe.yaml."""
+    """Write results.csv, the protocol's item and curve files, meta.json, recipe.yaml.
+
+    ``analyses`` are the entries :func:`transfer.analysis.base.run_analyses`
+    returned (its files are already in ``folder``), recorded in meta.json.
+    """
     recipe, protocol = plan.recipe, plan.recipe.protocol
     rows, items, curves = [], [], {}
     for o in outcomes:
@@ -571,6 +611,13 @@ def write_results(
         _labelled(items).to_csv(folder / protocol.item_file, index=False)
     for name, frames in curves.items():
         _labelled(frames).to_csv(folder / name, index=False)
+    training_cards = {}
+    if plan.training:
+        from transfer.train.recipe import training_tables
+
+        curves_table, training_cards = training_tables(plan.training)
+        if curves_table is not None:
+            curves_table.to_csv(folder / "training.csv", index=False)
     config = recipe.config
     (folder / "recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     data = plan.data
@@ -597,6 +644,8 @@ def write_results(
         },
         "extractors": _component_meta(recipe, "extractors", recipe.extractors),
         "heads": _component_meta(recipe, "heads", recipe.heads),
+        "analyses": analyses or [],
+        "train": training_cards,
         "dataset": {
             "name": data.name,
             "n_images": len(data),
@@ -621,6 +670,15 @@ def write_results(
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return results
+
+
+def replace_plan(old: Plan, new: Plan) -> Plan:
+    """``new``, keeping ``old``'s start time and its trained networks' cards."""
+    new.started, new.t0 = old.started, old.t0
+    cards = {t.job.label: t.card for t in old.training}
+    for t in new.training:
+        t.card = t.card or cards.get(t.job.label)
+    return new
 
 
 @contextmanager
@@ -674,6 +732,7 @@ def run_recipe(
         With ``n_failed`` > 0 when some cells failed (their errors are in
         results.csv); the others are complete.
     """
+    from transfer.analysis.base import run_analyses
     from transfer.report import build_report
 
     say = console or (lambda msg: log.info("%s", msg))
@@ -681,6 +740,13 @@ def run_recipe(
         plan = plan_run(recipe, out_dir, force=force, say=say)
     started, t_start = plan.started, plan.t0
     assert plan.output is not None
+    if plan.training:
+        from transfer.train.recipe import run_training
+
+        with _sigterm_as_interrupt():
+            if run_training(plan.training, say):
+                # the new networks' files now key their features and cells
+                plan = replace_plan(plan, plan_run(recipe, out_dir, force=force, say=say))
     for stale in clean_stale_staging(plan.output):
         say(f"removed {stale}, left by a run that was killed")
     say(plan.summary())
@@ -688,6 +754,7 @@ def run_recipe(
     try:
         with _sigterm_as_interrupt():
             outcomes, extraction_rows = _run_cells(plan, say)
+            analyses = run_analyses(plan, staging, say)
             results = write_results(
                 plan,
                 outcomes,
@@ -696,6 +763,7 @@ def run_recipe(
                 started=started,
                 seconds=time.perf_counter() - t_start,
                 command=command,
+                analyses=analyses,
             )
             build_report(staging)
             summary = pd.read_csv(staging / "summary.csv")

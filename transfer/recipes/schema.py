@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from transfer._registry import DATASETS, EXTRACTORS, HEADS, PROTOCOLS, did_you_mean
+from transfer._registry import ANALYSES, DATASETS, EXTRACTORS, HEADS, PROTOCOLS, did_you_mean
 
 
 class RecipeError(ValueError):
@@ -70,6 +70,10 @@ SCHEMA: dict[str, Any] = {
         True,
         None,
     ),
+    # the neuron analyses (transfer.analysis) run on every extractor after the heads
+    "analyses": (COMPONENT, False, []),
+    # networks trained on a dataset A before extraction (transfer.train)
+    "train": ((list,), False, []),
     "report": (
         {"title": ((str, type(None)), False, None)},
         False,
@@ -172,6 +176,8 @@ def _check_mapping(value: Any, schema: dict, path: tuple, ctx: _Context) -> dict
         v = value[key]
         if isinstance(kind, dict):
             out[key] = _check_mapping(v, kind, p, ctx)
+        elif kind == COMPONENT and not required and v in ([], None):
+            out[key] = []  # an optional section left empty
         elif kind == COMPONENT:
             keys = EXTRACTOR_KEYS if key == "extractors" else COMPONENT_KEYS
             out[key] = _check_components(v, p, ctx, keys)
@@ -304,6 +310,10 @@ class Recipe:
     transforms: list
     #: each extractor's own transforms (label -> list), applied after ``transforms``
     extractor_transforms: dict = field(default_factory=dict)
+    #: the analyses of the ``analyses:`` section, by label (run after the heads)
+    analyses: dict = field(default_factory=dict)
+    #: the networks of the ``train:`` section, by label (trained before extraction)
+    train_jobs: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -451,17 +461,12 @@ def _check_name(name: str, ctx: _Context, explicit: bool, assignment: str | None
     )
 
 
-def build_recipe(config: dict, ctx: _Context) -> Recipe:
-    from transfer.data.transforms import make_transform
-    from transfer.registry import load_components
-
-    load_components()
-
-    data = config["data"]
+def _check_data(data: dict, path: tuple, ctx: _Context) -> None:
+    """A ``data:`` mapping (the recipe's, or a train job's dataset A)."""
     dataset = data["dataset"]
     if not dataset.startswith("tfds:") and dataset not in DATASETS:
         raise ctx.error(
-            ("data", "dataset"),
+            (*path, "dataset"),
             f"unknown dataset {dataset!r}.{did_you_mean(dataset, DATASETS.names())} "
             f"Known: {', '.join(DATASETS.names())}, or tfds:NAME",
         )
@@ -470,16 +475,25 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
         for key in data["params"]:
             if key not in accepted:
                 raise ctx.error(
-                    ("data", "params", key),
+                    (*path, "params", key),
                     f"dataset {dataset!r} has no parameter {key!r}.{did_you_mean(key, accepted)}",
                 )
+    for key in ("min_per_class", "max_per_class", "max_classes"):
+        if data[key] is not None and data[key] < 1:
+            raise ctx.error((*path, key), f"must be >= 1, got {data[key]}")
+
+
+def build_recipe(config: dict, ctx: _Context) -> Recipe:
+    from transfer.data.transforms import make_transform
+    from transfer.registry import load_components
+
+    load_components()
+
+    _check_data(config["data"], ("data",), ctx)
     if config["n_jobs"] == 0 or config["n_jobs"] < -1:
         raise ctx.error(
             ("n_jobs",), f"must be a positive int or -1 (all cores), got {config['n_jobs']}"
         )
-    for key in ("min_per_class", "max_per_class", "max_classes"):
-        if data[key] is not None and data[key] < 1:
-            raise ctx.error(("data", key), f"must be >= 1, got {data[key]}")
 
     def build_transforms(specs: list, path: tuple) -> list:
         built = []
@@ -499,6 +513,9 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
         c["label"]: _instantiate(EXTRACTORS, c, ("extractors", i), ctx)
         for i, c in enumerate(config["extractors"])
     }
+    from transfer.train.recipe import build_train_jobs
+
+    train_jobs = build_train_jobs(config, extractors, build_transforms, ctx)
     heads = {
         c["label"]: _instantiate(HEADS, c, ("heads", i), ctx) for i, c in enumerate(config["heads"])
     }
@@ -508,12 +525,32 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
             protocol.check_head(c["label"], heads[c["label"]])
         except ValueError as exc:
             raise ctx.error(("heads", i), str(exc)) from None
+    analyses = {
+        c["label"]: _instantiate(ANALYSES, c, ("analyses", i), ctx)
+        for i, c in enumerate(config["analyses"])
+    }
+    for i, c in enumerate(config["analyses"]):
+        try:
+            analyses[c["label"]].check_recipe(list(extractors), protocol)
+        except ValueError as exc:
+            raise ctx.error(("analyses", i), str(exc)) from None
     # the resolved recipe records every parameter, defaults included
-    for section, built in (("extractors", extractors), ("heads", heads)):
+    sections = (("extractors", extractors), ("heads", heads), ("analyses", analyses))
+    for section, built in sections:
         for c in config[section]:
             c["params"] = {k: v for k, v in built[c["label"]].get_params(deep=False).items()}
     config["protocol"]["params"] = protocol.get_params()
-    return Recipe(config, ctx.source, extractors, heads, protocol, transforms, extractor_transforms)
+    return Recipe(
+        config,
+        ctx.source,
+        extractors,
+        heads,
+        protocol,
+        transforms,
+        extractor_transforms,
+        analyses,
+        train_jobs,
+    )
 
 
 def shipped_recipes_dir() -> Path:

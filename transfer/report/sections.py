@@ -60,6 +60,8 @@ _BUILTIN_MODULES = (
     "transfer.report.general",
     "transfer.report.curves",
     "transfer.report.attributes",
+    "transfer.analysis",  # each analysis registers the section that shows it
+    "transfer.train",  # the training curves of the train: stage
 )
 
 _SECTIONS: dict[str, SectionSpec] = {}
@@ -217,7 +219,8 @@ def requested_sections(meta: dict, path: str | Path | None = None) -> list[str]:
     -------
     list of str
         ``meta["protocol"]["sections"]`` when present; else, in page order,
-        the sections registered with a ``file`` that exists in ``path``.
+        the sections registered with a ``file`` that exists in ``path``;
+        then the sections of the run's analyses (``meta["analyses"]``).
 
     Raises
     ------
@@ -225,15 +228,22 @@ def requested_sections(meta: dict, path: str | Path | None = None) -> list[str]:
         If ``protocol.sections`` is not a list of strings.
     """
     protocol = meta.get("protocol") or {}
+    analyses = [
+        name
+        for entry in meta.get("analyses") or []
+        if isinstance(entry, dict)
+        for name in entry.get("sections") or []
+    ]
     if isinstance(protocol, dict) and "sections" in protocol:
         declared = protocol["sections"]
         if not isinstance(declared, list) or not all(isinstance(s, str) for s in declared):
             raise ValueError(f"protocol.sections must be a list of section names, got {declared!r}")
-        return list(declared)
+        return list(dict.fromkeys([*declared, *analyses]))
     if path is None:
-        return []
+        return analyses
     folder = Path(path)
-    return [spec.name for spec in _ordered() if spec.file and (folder / spec.file).is_file()]
+    by_file = [spec.name for spec in _ordered() if spec.file and (folder / spec.file).is_file()]
+    return list(dict.fromkeys([*by_file, *analyses]))
 
 
 def active_sections(report: Report) -> list[SectionSpec]:

@@ -39,6 +39,15 @@ Design choices
   filters move slowly while the randomly initialised classifier settles.
   (Adam is invariant to gradient scaling, hence two optimizers rather than
   scaled gradients.)
+* **Multi-label targets** (a 0/1 matrix, one column per binary label, such
+  as CelebA's 40 face attributes) train one sigmoid output per label with
+  binary cross-entropy, the multi-task attribute networks of Liu et al. [4]_
+  and Rudd et al. [5]_ (MOON; without its re-weighting of unbalanced
+  attributes): everything else (optimizers, unfrozen blocks, augmentation,
+  early stopping) is the single-label path. A stratified split on 40 labels
+  does not exist, so the validation rows are drawn by iterative
+  stratification (:func:`transfer.protocols.attributes.iterative_stratification`),
+  which keeps every label's positive rate close in both parts.
 * **Seeding**: ``random_state`` seeds Python, NumPy and TensorFlow through
   ``keras.utils.set_random_seed``, which is process-global: it resets the
   seeds of everything else in the process too. ``random_state=None`` leaves
@@ -52,6 +61,10 @@ References
    off-the-shelf: an Astounding Baseline for Recognition", CVPR Workshops 2014.
 .. [3] Y. Sun, X. Wang, X. Tang, "Deep Learning Face Representation by Joint
    Identification-Verification" (DeepID2), NeurIPS 2014.
+.. [4] Z. Liu, P. Luo, X. Wang, X. Tang, "Deep Learning Face Attributes in the
+   Wild", ICCV 2015.
+.. [5] E. M. Rudd, M. Günther, T. E. Boult, "MOON: A Mixed Objective
+   Optimization Network for the Recognition of Facial Attributes", ECCV 2016.
 """
 
 from __future__ import annotations
@@ -116,6 +129,12 @@ def _model_from_bytes(data: bytes) -> Any:
         path = Path(tmp) / "model.keras"
         path.write_bytes(data)
         return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow: ``exp`` only of non-positive numbers."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 
 
 def _backbone_of(resolved: ResolvedWeights) -> Backbone | None:
@@ -207,6 +226,14 @@ class FineTunedCNN(NetworkExtractor):
     ``predict`` / ``predict_proba`` its own softmax classifier, the baseline
     that a linear head on the features should be compared with.
 
+    ``y`` is either one class label per image (1-D, or a single column),
+    or a matrix of shape (n_images, n_labels) with ``n_labels >= 2`` binary
+    labels, given as 0/1 (int, float or bool) or, as in CelebA's attribute
+    file, as -1/1. With a matrix, the new layer has one output per column,
+    trained with sigmoid binary cross-entropy [4]_ [5]_; ``predict_proba``
+    then gives each label's probability and ``predict`` the 0/1 matrix.
+    Every column must take both values in the training images.
+
     Parameters
     ----------
     weights : str, default="mobilenet_v1_1.0_224"
@@ -243,9 +270,11 @@ class FineTunedCNN(NetworkExtractor):
         Random horizontal flips, translations and zooms (up to 10 %) of the
         training images.
     validation_fraction : float, default=0.1
-        Share of the training images held out (stratified) for early
-        stopping on the validation loss; the weights of the best epoch are
-        kept. ``0`` trains for ``epochs`` epochs without validation.
+        Share of the training images held out (stratified on the classes,
+        or by iterative stratification over all labels of a multi-label
+        ``y``) for early stopping on the validation loss; the weights of the
+        best epoch are kept. ``0`` trains for ``epochs`` epochs without
+        validation.
     patience : int, default=2
         Epochs without improvement of the validation loss before stopping.
     dropout : float, default=0.2
@@ -269,10 +298,19 @@ class FineTunedCNN(NetworkExtractor):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Labels seen in ``fit``, in the order of the classifier's outputs.
+    classes_ : ndarray of shape (n_classes,) or (n_labels,)
+        Labels seen in ``fit``, in the order of the classifier's outputs;
+        for multi-label ``y``, the column indices ``0 .. n_labels - 1`` (as
+        scikit-learn's ``OneVsRestClassifier``).
+    multilabel_ : bool
+        Whether ``y`` was a label matrix (sigmoid outputs) rather than one
+        class per image (softmax).
+    n_outputs_ : int
+        Outputs of the new classifier: classes, or labels.
     history_ : dict of str to list of float
-        Per-epoch ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy``).
+        Per-epoch ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy``);
+        for multi-label ``y`` the accuracy is the binary accuracy over all
+        labels (the mean of the per-label accuracies).
     n_epochs_ : int
         Epochs run.
     best_val_accuracy_ : float or None
@@ -298,6 +336,11 @@ class FineTunedCNN(NetworkExtractor):
        CVPR Workshops 2014.
     .. [3] Y. Sun, X. Wang, X. Tang, "Deep Learning Face Representation by
        Joint Identification-Verification", NeurIPS 2014.
+    .. [4] Z. Liu, P. Luo, X. Wang, X. Tang, "Deep Learning Face Attributes
+       in the Wild", ICCV 2015.
+    .. [5] E. M. Rudd, M. Günther, T. E. Boult, "MOON: A Mixed Objective
+       Optimization Network for the Recognition of Facial Attributes",
+       ECCV 2016.
 
     Examples
     --------
@@ -306,6 +349,13 @@ class FineTunedCNN(NetworkExtractor):
     >>> ft.fit(images_a, labels_a).transform(images_b).shape  # doctest: +SKIP
     (n_images_b, 1280)
     >>> ft.save("lite0_ft.keras")  # then CNNFeatures(weights="lite0_ft.keras")  # doctest: +SKIP
+
+    Multi-label (``attributes``: an (n_images, 40) 0/1 matrix):
+
+    >>> ft = FineTunedCNN("mobilenet_v2_1.0_224", input_size=96)  # doctest: +SKIP
+    >>> ft.fit(faces, attributes)  # doctest: +SKIP
+    >>> ft.predict(faces_test).shape, ft.predict_proba(faces_test).shape  # doctest: +SKIP
+    ((n_test, 40), (n_test, 40))
     """
 
     _parameter_constraints: dict = {
@@ -414,16 +464,74 @@ class FineTunedCNN(NetworkExtractor):
                 "FineTunedCNN.fit needs labels: pass y (one per image) or an ImageSet with labels"
             )
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:  # a column vector: one class per image
+            y = y[:, 0]
+        if y.ndim == 2:
+            if len(y) != len(X):
+                raise ValueError(
+                    f"FineTunedCNN.fit: a 2-D y (multi-label) must have one row per image "
+                    f"({len(X)}), got shape {y.shape}"
+                )
+            return y
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(
                 f"FineTunedCNN.fit: y must hold one label per image ({len(X)}), got shape {y.shape}"
             )
         return y
 
-    def _split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.arange(len(codes))
+    @staticmethod
+    def _targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``(classes_, targets, multilabel)``: what the loss trains on, from checked labels.
+
+        ``targets`` are the class codes (int32) of 1-D labels, or the 0/1
+        matrix (float32) of 2-D ones, whose ``classes_`` are the column
+        indices.
+        """
+        if labels.ndim == 1:
+            classes, codes = np.unique(labels, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"FineTunedCNN.fit needs at least 2 classes, got only {classes.tolist()}"
+                )
+            return classes, codes.astype(np.int32), False
+        # type_of_target calls any two-valued integer matrix ({1, 2}, {-1, 1})
+        # "multilabel-indicator": the values are checked here instead
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(
+                f"FineTunedCNN.fit: a 2-D y (multi-label) must be numeric 0/1 (or -1/1), "
+                f"got dtype {labels.dtype}"
+            )
+        values = labels.astype(np.float64)
+        if np.isin(values, (-1.0, 1.0)).all() and (values == -1).any():
+            values = (values == 1).astype(np.float64)  # CelebA's -1/1 coding
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            col = int(np.flatnonzero(bad.any(axis=0))[0])
+            found = np.unique(labels[:, col][bad[:, col]])[:5].tolist()
+            raise ValueError(
+                f"FineTunedCNN.fit: y column {col} holds {found}; a 2-D y (multi-label) must be "
+                "0/1 (int, float or bool) or -1/1 throughout"
+            )
+        constant = np.flatnonzero(values.min(axis=0) == values.max(axis=0))
+        if len(constant):
+            which = ", ".join(f"{int(c)} (always {int(values[0, c])})" for c in constant[:10]) + (
+                ", ..." if len(constant) > 10 else ""
+            )
+            raise ValueError(
+                f"FineTunedCNN.fit: y column(s) {which} take one value in all {len(values)} "
+                "training images; every label column of a 2-D y (multi-label) needs both 0 "
+                "and 1 to be learnt: drop those columns"
+            )
+        return np.arange(labels.shape[1]), values.astype(np.float32), True
+
+    def _split(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(train, validation)`` row indices: stratified on the classes, or on the labels."""
+        idx = np.arange(len(targets))
         if self.validation_fraction == 0:
             return idx, idx[:0]
+        if targets.ndim == 2:
+            return self._multilabel_split(targets)
+        codes = targets
         from sklearn.model_selection import train_test_split
 
         try:
@@ -442,10 +550,33 @@ class FineTunedCNN(NetworkExtractor):
             ) from None
         return np.sort(train), np.sort(val)
 
+    def _multilabel_split(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Validation rows drawn by iterative stratification over all labels."""
+        # imported here: the protocols package is not needed to extract features
+        from transfer.protocols.attributes import iterative_stratification
+
+        frac = float(self.validation_fraction)
+        if self.random_state is None:  # a fresh split each fit, as documented
+            seed = int(np.random.default_rng().integers(2**31 - 1))
+        else:
+            seed = int(self.random_state)
+        fold = iterative_stratification(Y, np.array([frac, 1.0 - frac]), seed)
+        val, train = np.flatnonzero(fold == 0), np.flatnonzero(fold == 1)
+        if not len(val) or not len(train):
+            raise ValueError(
+                f"FineTunedCNN: validation_fraction={self.validation_fraction} leaves "
+                f"{len(val)} validation and {len(train)} training images of {len(Y)}; give "
+                "more images or set validation_fraction=0 (no early stopping)"
+            )
+        return train, val
+
     def _dataset(
-        self, X: Any, indices: np.ndarray, codes: np.ndarray, *, shuffle: bool, seed: int | None
+        self, X: Any, indices: np.ndarray, targets: np.ndarray, *, shuffle: bool, seed: int | None
     ) -> Any:
-        """Resized, preprocessed images with their class codes, as a ``tf.data`` pipeline.
+        """Resized, preprocessed images with their targets, as a ``tf.data`` pipeline.
+
+        ``targets`` are class codes (1-D) or a 0/1 label matrix (2-D, fed as
+        float32 to the binary cross-entropy).
 
         Arrays are sliced; an ImageSet of image files is decoded image by
         image after shuffling the paths, and any other ImageSet is read one
@@ -454,7 +585,8 @@ class FineTunedCNN(NetworkExtractor):
         import tensorflow as tf
 
         size, mode = self.input_size_, self.preprocessing_
-        labels = codes[indices].astype(np.int32)
+        labels = targets[indices]
+        labels = labels.astype(np.float32 if labels.ndim == 2 else np.int32)
 
         def finish(img: Any) -> Any:
             if img.shape[0] != size or img.shape[1] != size:
@@ -498,8 +630,12 @@ class FineTunedCNN(NetworkExtractor):
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    def _build_network(self, base: Any, n_classes: int, seed: int | None) -> Any:
-        """The pretrained network up to its pooled vector, then Dropout and a new classifier."""
+    def _build_network(self, base: Any, n_outputs: int, seed: int | None) -> Any:
+        """The pretrained network up to its pooled vector, then Dropout and a new classifier.
+
+        The classifier outputs logits (``n_outputs``: classes or labels);
+        softmax or sigmoid belong to the loss and to :meth:`predict_proba`.
+        """
         import keras
 
         pooled, _ = stage_tensor(base, "global_pool")
@@ -510,7 +646,7 @@ class FineTunedCNN(NetworkExtractor):
             x = keras.layers.GlobalAveragePooling2D(name="finetune_pool")(x)
         x = keras.layers.Dropout(float(self.dropout), seed=seed, name="finetune_dropout")(x)
         init = keras.initializers.GlorotUniform(seed=seed)
-        logits = keras.layers.Dense(n_classes, kernel_initializer=init, name="finetune_logits")(x)
+        logits = keras.layers.Dense(n_outputs, kernel_initializer=init, name="finetune_logits")(x)
         return keras.Model(base.inputs, logits, name=f"{base.name}_finetuned")
 
     def _freeze(self, net: Any, backbone: Backbone | None) -> list[str]:
@@ -538,13 +674,9 @@ class FineTunedCNN(NetworkExtractor):
         self._reset_forward()
         for attr in ("_net", "_model_bytes"):
             self.__dict__.pop(attr, None)
-        labels = self._labels(X, y)
-        self.classes_, codes = np.unique(labels, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"FineTunedCNN.fit needs at least 2 classes, got only {self.classes_.tolist()}"
-            )
-        train_idx, val_idx = self._split(codes)
+        self.classes_, targets, self.multilabel_ = self._targets(self._labels(X, y))
+        self.n_outputs_ = len(self.classes_)
+        train_idx, val_idx = self._split(targets)
         resolved = resolve_weights(str(self.weights), self.backbone, self.input_size)
         self.input_size_ = int(resolved.input_size)
         self.preprocessing_ = resolved.preprocessing
@@ -554,16 +686,16 @@ class FineTunedCNN(NetworkExtractor):
             keras.utils.set_random_seed(seed)  # process-global: see the module notes
 
         base = load_network(resolved)
-        net = self._build_network(base, len(self.classes_), seed)
+        net = self._build_network(base, self.n_outputs_, seed)
         self.trainable_layers_ = self._freeze(net, _backbone_of(resolved))
         self._net = net
         # an unknown layer fails before training; nothing is compiled or converted yet
         # (a converted engine would freeze the weights before they are trained)
         _tap_model(net, self._feature_layers(), f"the fine-tuned model of {str(self.weights)!r}")
 
-        train_ds = self._dataset(X, train_idx, codes, shuffle=True, seed=seed)
+        train_ds = self._dataset(X, train_idx, targets, shuffle=True, seed=seed)
         val_ds = (
-            self._dataset(X, val_idx, codes, shuffle=False, seed=seed) if len(val_idx) else None
+            self._dataset(X, val_idx, targets, shuffle=False, seed=seed) if len(val_idx) else None
         )
         augment = None
         if self.augment:
@@ -585,10 +717,17 @@ class FineTunedCNN(NetworkExtractor):
         if body_vars:
             body_opt.build(body_vars)
         trainer = _make_trainer(net, augment, body_opt, {id(v) for v in head_vars})
+        if self.multilabel_:
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+            # on logits, a probability of 0.5 is a logit of 0
+            metric = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         trainer.compile(
             optimizer=head_opt,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            loss=loss,
+            metrics=[metric],
             jit_compile=False,  # XLA compilation costs more than it saves for a few epochs
         )
         callbacks = []
@@ -630,24 +769,47 @@ class FineTunedCNN(NetworkExtractor):
 
     # -- features and predictions -------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of the fine-tuned network's own classifier.
+        """Class (or label) probabilities of the fine-tuned network's own classifier.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, height, width[, channels]) or ImageSet
+            Images with values in [0, 255].
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes), float32
-            Columns in the order of ``classes_``.
+        ndarray of shape (n_samples, n_classes) or (n_samples, n_labels), float32
+            Columns in the order of ``classes_``: the softmax over the classes,
+            or for a multi-label fit each label's sigmoid probability.
         """
         check_is_fitted(self)
+        if self.multilabel_:
+            return _sigmoid(self._logits(X))
         return self._apply(self._forward(("predictions",)), X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels from the fine-tuned network's own classifier.
 
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, height, width[, channels]) or ImageSet
+            Images with values in [0, 255].
+
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,), or (n_samples, n_labels) of int64
+            The most probable class; for a multi-label fit, the 0/1 matrix of
+            the labels whose probability exceeds 0.5 (logit above 0).
         """
+        check_is_fitted(self)
+        if self.multilabel_:
+            return (self._logits(X) > 0).astype(np.int64)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _logits(self, X: Any) -> np.ndarray:
+        # the "predictions" stage is a softmax (network.stage_tensor): the
+        # sigmoid of a multi-label fit is applied to the logits here instead
+        return self._apply(self._forward(("logits",)), X)
 
     def _apply(self, forward: Any, X: Any) -> np.ndarray:
         return extract(self, forward, X, self.input_size_)
@@ -660,7 +822,10 @@ class FineTunedCNN(NetworkExtractor):
         :meth:`transform`; the card records the sha256 of the ``.keras`` file
         (checked on every load), the preprocessing the network's input
         expects, the input size, the base weights and their sha256, the
-        classes, the training parameters and history, and the versions.
+        classes, whether the classifier is multi-label (``"multilabel"``,
+        ``"n_outputs"``, ``"output_activation"``: softmax or sigmoid of the
+        ``"logits"`` stage), the training parameters and history, and the
+        versions.
         Both files are written atomically, the model first.
 
         Parameters
@@ -695,6 +860,9 @@ class FineTunedCNN(NetworkExtractor):
             "base_source_sha256": get_record(weights).sha256 if weights in WEIGHTS else None,
             "weights_sha256": self.weights_sha256_,
             "classes": to_jsonable(self.classes_),
+            "multilabel": bool(self.multilabel_),
+            "n_outputs": int(self.n_outputs_),
+            "output_activation": "sigmoid" if self.multilabel_ else "softmax",
             "params": to_jsonable(self.get_params(deep=False)),
             "trainable_layers": list(self.trainable_layers_),
             "history": self.history_,

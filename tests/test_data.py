@@ -704,3 +704,24 @@ def test_pad_frames_digits_like_mnist():
     assert pad.spec() == {"name": "pad", "width": 4, "value": 0.0}
     with pytest.raises(ValueError, match="'width' must be an int >= 1"):
         make_transform({"pad": {"width": 0}})
+
+
+def test_image_folder_test_and_train_per_class(tmp_path):
+    for cls in ("cat", "dog"):
+        for i in range(5):
+            write_image(tmp_path / cls / f"{i:03d}.png", value=10 * i)
+    s = image_folder(tmp_path, test_per_class=2)
+    assert s.split_counts() == {"train": 6, "test": 4}
+    test = [s.describe(i) for i in np.flatnonzero(s.split == "test")]
+    assert test == [os.path.join(c, f"{i:03d}.png") for c in ("cat", "dog") for i in (3, 4)]
+    # smaller training sets keep the same test images (learning curves)
+    small = image_folder(tmp_path, test_per_class=2, train_per_class=1)
+    assert small.split_counts() == {"train": 2, "test": 4}
+    assert [small.describe(i) for i in np.flatnonzero(small.split == "test")] == test
+    assert small.describe(0) == os.path.join("cat", "000.png")
+    with pytest.raises(ValueError, match="leaves no training image"):
+        image_folder(tmp_path, test_per_class=5)
+    with pytest.raises(ValueError, match="either 'test_path' or 'test_per_class'"):
+        image_folder(tmp_path, test_per_class=1, test_path=tmp_path)
+    with pytest.raises(ValueError, match=r"'train_per_class'.*int >= 1"):
+        image_folder(tmp_path, train_per_class=0)

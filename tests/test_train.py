@@ -352,3 +352,20 @@ def test_pair_losses_need_several_images_per_identity(tmp_path):
             _arrays(images, labels, "few"),
             tmp_path / "x",
         )
+
+
+def test_parity_and_an_mlp_at_a_parameter_budget():
+    from transfer.data import open_dataset
+
+    data = open_dataset("parity", n_bits=5, test_fraction=0.25, seed=1)
+    X = data.load()
+    assert X.shape == (32, 1, 5) and data.split_counts() == {"train": 24, "test": 8}
+    bits = (X[:, 0, :] > 0).sum(axis=1)
+    np.testing.assert_array_equal(data.labels, bits % 2)
+    shallow = _build("mlp", (1, 10, 1), n=2, depth=1, n_params=1000)
+    deep = _build("mlp", (1, 10, 1), n=2, depth=4, n_params=1000)
+    assert [lyr.name for lyr in deep.layers][-2:] == ["embedding", "logits"]
+    for model in (shallow, deep):  # the widest within the budget
+        assert 850 < model.count_params() <= 1000
+    with pytest.raises(ValueError, match="n_bits"):
+        open_dataset("parity", n_bits=1)

@@ -33,9 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from transfer._registry import register_architecture
 
-__all__ = ["convnetjs_cifar10", "deepid2", "lenet5", "small_resnet"]
+__all__ = ["convnetjs_cifar10", "deepid2", "lenet5", "mlp", "small_resnet"]
 
 
 def _keras() -> Any:
@@ -228,3 +230,53 @@ def small_resnet(
     emb = layers.GlobalAveragePooling2D(name="embedding")(x)
     logits = layers.Dense(n_outputs, kernel_initializer=init, name="logits")(emb)
     return keras.Model(inputs, logits, name="small_resnet")
+
+
+def _mlp_params(n_in: int, width: int, depth: int, n_out: int) -> int:
+    """Weights and biases of ``depth`` hidden layers of ``width`` units."""
+    hidden = (n_in + 1) * width + (depth - 1) * (width + 1) * width
+    return hidden + (width + 1) * n_out
+
+
+@register_architecture("mlp", "A fully connected network; depth x width, or matched to n_params")
+def mlp(
+    input_shape: Sequence[int] = (1, 8, 1),
+    n_outputs: int = 2,
+    *,
+    depth: int = 1,
+    width: int | None = None,
+    n_params: int | None = 1000,
+    activation: str = "relu",
+    seed: int | None = None,
+) -> Any:
+    """``depth`` hidden layers of ``width`` units on the flattened image.
+
+    With ``n_params`` (and no ``width``) the width is the largest whose total
+    number of weights and biases does not exceed ``n_params``, so a shallow
+    wide and a deep narrow network can be compared at an equal parameter
+    budget (the depth argument on d-bit parity, Bengio 2009). Layers:
+    ``hidden1`` .. ``hidden<depth>``, the last also named ``embedding``,
+    then ``logits``.
+    """
+    keras = _keras()
+    shape = tuple(int(s) for s in input_shape)
+    n_in = int(np.prod(shape))
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"mlp: 'depth' must be an int >= 1, got {depth!r}")
+    if width is None:
+        if n_params is None:
+            raise ValueError("mlp: give 'width' or 'n_params'")
+        width = 1
+        while _mlp_params(n_in, width + 1, depth, n_outputs) <= n_params:
+            width += 1
+    init = keras.initializers.GlorotUniform(seed=seed)
+    inputs = keras.Input(shape, name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i in range(1, depth + 1):
+        name = "embedding" if i == depth else f"hidden{i}"
+        x = keras.layers.Dense(
+            int(width), activation=activation, kernel_initializer=init, name=name
+        )(x)
+    logits = keras.layers.Dense(n_outputs, kernel_initializer=init, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"mlp{depth}x{width}")

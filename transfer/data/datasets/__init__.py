@@ -9,6 +9,7 @@ registers them too.
 * :mod:`.lfw` -- ``lfw``: Labeled Faces in the Wild, people files, image paths;
 * :mod:`.celeba` -- ``celeba``: CelebA faces and attributes;
 * :mod:`.arrays` -- ``npz``: Keras-style ``.npz`` arrays;
+* :mod:`.synthetic` -- ``parity``: generated d-bit parity vectors;
 * :mod:`.bundled` -- ``sklearn_digits``, ``skimage_lfw_subset``: sets inside
   scikit-learn and scikit-image.
 
@@ -22,6 +23,7 @@ from transfer.data.datasets.celeba import celeba, read_celeba_attributes
 from transfer.data.datasets.folder import image_folder
 from transfer.data.datasets.lfw import lfw, lfw_image_folder, lfw_image_path, read_lfw_people
 from transfer.data.datasets.orl import orl
+from transfer.data.datasets.synthetic import parity
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -32,6 +34,7 @@ __all__ = [
     "lfw_image_path",
     "npz",
     "orl",
+    "parity",
     "read_celeba_attributes",
     "read_lfw_people",
     "skimage_lfw_subset",

@@ -33,6 +33,8 @@ def image_folder(
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
     name: str | None = None,
     test_path: str | os.PathLike | None = None,
+    test_per_class: int | None = None,
+    train_per_class: int | None = None,
 ) -> ImageSet:
     """Images in one subfolder per class (``path/<class>/<image>``), loaded lazily.
 
@@ -56,6 +58,15 @@ def image_folder(
         result then carries the split (``"train"`` for ``path``, ``"test"``
         for ``test_path``), which the protocols use as given. Its classes
         must be classes of ``path``.
+    test_per_class : int, optional
+        Instead of ``test_path``: the last ``test_per_class`` images of each
+        class (in file-name order) are the test split, the others the
+        training split, a fixed and documented split for a folder that has
+        none (CIFAR-10's training images, say). A class needs more images.
+    train_per_class : int, optional
+        Keep only the first ``train_per_class`` training images of each class
+        (file-name order; the test split is untouched): the same test images
+        with smaller training sets, for learning curves.
 
     Returns
     -------
@@ -99,7 +110,41 @@ def image_folder(
             stacklevel=2,
         )
         classes = [c for c in classes if files[c]]
+    for key, value in (("test_per_class", test_per_class), ("train_per_class", train_per_class)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InvalidParameterError(
+                f"The {key!r} parameter of the 'image_folder' loader must be an int >= 1 or "
+                f"None; got {value!r}."
+            )
+    if test_per_class is not None and test_path is not None:
+        raise InvalidParameterError(
+            "image_folder: give either 'test_path' or 'test_per_class', not both"
+        )
+    if test_per_class is not None:
+        short = [c for c in classes if len(files[c]) <= test_per_class]
+        if short:
+            raise ValueError(
+                f"image_folder: test_per_class={test_per_class} leaves no training image in "
+                f"class(es) {', '.join(short[:10])} of {folder!r}"
+            )
+        test_files = {c: files[c][-test_per_class:] for c in classes}
+        files = {c: files[c][:-test_per_class] for c in classes}
+    if train_per_class is not None:
+        files = {c: files[c][:train_per_class] for c in classes}
     train = folder_set(name or os.path.basename(folder), folder, classes, files)
+    if test_per_class is not None:
+        warn_dangling("image_folder", dangling)
+        tests = folder_set(train.name, folder, classes, test_files)
+        return ImageSet(
+            name=train.name,
+            labels=np.concatenate([train.labels, tests.labels]),
+            class_names=train.class_names,
+            paths=train.paths + tests.paths,
+            split=np.array(["train"] * len(train) + ["test"] * len(tests)),
+            root=folder,
+        )
     if test_path is None:
         warn_dangling("image_folder", dangling)
         return train

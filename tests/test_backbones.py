@@ -144,6 +144,7 @@ def test_layer_list_concatenates_pooled_outputs(lite):
         CNNFeatures(LITE, "block15_projekt_bn", input_size=96).fit(X)
 
 
+@pytest.mark.slow  # decodes a folder through tf.data beside the in-memory path
 def test_file_pipeline_equals_in_memory_path(lite, tmp_path):
     """tf.data decoding of PNG files gives the features of the decoded arrays."""
     X = photos(64)

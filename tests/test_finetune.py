@@ -155,6 +155,7 @@ def test_pickle_and_clone(fitted, faces):
     assert pickle.loads(pickle.dumps(fresh)).get_params() == fresh.get_params()
 
 
+@pytest.mark.slow  # converts and verifies the engines of the trained network
 def test_default_runtime_runs_the_trained_weights(fitted, faces, monkeypatch):
     """The engine is converted from the trained network (not the one before training)."""
     from transfer.features import network

@@ -322,7 +322,14 @@ def test_contrastive_and_triplet_losses_pull_identities_together():
     assert float(contrastive_loss(E, labels, margin=1.0)) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["softmax_contrastive", "triplet", "autoencoder"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        pytest.param("softmax_contrastive", marks=pytest.mark.slow),
+        "triplet",
+        pytest.param("autoencoder", marks=pytest.mark.slow),
+    ],
+)
 def test_embedding_losses_train_a_separating_embedding(tmp_path, loss):
     data = _stripes(n_per_class=40)
     trainer = NetworkTrainer(

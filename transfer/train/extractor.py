@@ -169,11 +169,11 @@ class TrainedFeatures(BaseExtractor):
         return tags
 
     def _cache_identity(self) -> dict[str, Any]:
-        from transfer.weights.store import sha256_file
+        from transfer.weights.store import file_sha256
 
         path = None if self.weights is None else os.fspath(self.weights)
         if path and os.path.isfile(path):
-            return {"weights_sha256": sha256_file(path)}
+            return {"weights_sha256": file_sha256(path)}
         return {"pending": path, "network": self.network}
 
     def cache_key(self) -> str:

@@ -30,7 +30,6 @@ References
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import numbers
@@ -249,11 +248,9 @@ def _validation(codes: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarr
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from transfer.weights.store import file_sha256  # memoised while the file is unchanged
+
+    return file_sha256(path)
 
 
 def read_card(folder: Path) -> dict | None:

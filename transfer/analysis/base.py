@@ -149,9 +149,16 @@ class AnalysisContext:
         if label not in self._features:
             from transfer.recipes.runner import extract
 
-            got = extract(self.plan, label, [0]).per_fold[0]
+            got = self.fold_features.get(label)
+            if got is None:
+                got = extract(self.plan, label, [0]).per_fold[0]
             self._features[label] = np.asarray(got, dtype=np.float64)
         return self._features[label]
+
+    @property
+    def fold_features(self) -> dict[str, np.ndarray]:
+        """First-fold features the run computed for extractors that learn per fold."""
+        return self.plan.fold_features
 
     def extractor(self, label: str) -> Any:
         """Extractor ``label``, fitted as in the first fold, for new images (occlusion)."""

@@ -335,7 +335,13 @@ class FiltersAnalysis(Analysis):
     def run(self, context: AnalysisContext, label: str) -> AnalysisOutput:
         out = AnalysisOutput()
         extractor = context.plan.recipe.extractors[label]
-        if hasattr(extractor, "keras_model"):
+        if extractor.__sklearn_tags__().requires_fit and label not in context.fold_features:
+            # trained per fold (minutes), and its features were not computed in this run
+            out.notes.append("learns per fold and its cells came from the cache: not drawn")
+            return out
+        if extractor.__sklearn_tags__().requires_fit:
+            out.notes.append("learns per fold: its filters are not drawn (it would be refitted)")
+        elif hasattr(extractor, "keras_model"):
             kernels, layer = first_conv_kernels(context.extractor(label).keras_model())
             out.images["filters"] = _enlarge(filter_grid(kernels))
             out.notes.append(f"filters of layer {layer!r}, {len(kernels)} kernels")

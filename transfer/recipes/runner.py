@@ -177,6 +177,9 @@ class Plan:
     cell_cache: CellCache | None
     #: the ``train:`` jobs, checked (:func:`transfer.train.recipe.plan_training`)
     training: list = field(default_factory=list)
+    #: first-fold features of extractors that learn per fold, kept by the run for
+    #: the analyses (they are not in the feature cache)
+    fold_features: dict = field(default_factory=dict)
     #: when planning began (wall clock, and ``time.perf_counter``): a run's duration counts it
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     t0: float = field(default_factory=time.perf_counter)
@@ -366,8 +369,8 @@ def plan_run(
         feature_cache,
         cell_cache,
         training,
-        started,
-        t0,
+        started=started,
+        t0=t0,
     )
     if recipe.analyses:
         from transfer.analysis.base import AnalysisContext
@@ -809,6 +812,8 @@ def _run_cells(plan: Plan, say: Callable[[str], object]) -> tuple[list[Outcome],
                 extraction_rows.append({"extractor": label, "error": error})
                 continue
             extraction_rows.append(features.row)
+            if 0 in missing_folds and recipe.extractors[label].__sklearn_tags__().requires_fit:
+                plan.fold_features[label] = features.per_fold[0]
             row = features.row
             say(
                 f"{label}: {row['n_features']} features, "

@@ -26,8 +26,17 @@ def _fail(message: str) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from transfer.data.imageset import ImageReadError
     from transfer.recipes.schema import RecipeError
+    from transfer.train.trainer import TrainingError
 
-    return (RecipeError, ImageReadError, ValueError, FileNotFoundError, KeyError, OSError)
+    return (
+        RecipeError,
+        ImageReadError,
+        TrainingError,
+        ValueError,
+        FileNotFoundError,
+        KeyError,
+        OSError,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -188,13 +197,15 @@ def analyze(
     force: bool,
     no_progress: bool,
 ) -> None:
-    """The neuron analyses (sparsity, selectivity, occlusion, filters) of TARGET.
+    """The neuron analyses (`transfer list analyses`) of TARGET.
 
     TARGET is a recipe (a YAML file or a shipped name) or a results folder
     that `transfer run` wrote (its recipe.yaml is used and the folder is
     rewritten with the analyses added). The cells and features of an
     earlier run come from the cache, so only the analyses are computed;
     their tables go to analyses/<label>/ and into the report.
+
+    Example: transfer analyze results/celeba-attributes --analysis occlusion
     """
     from transfer.recipes import load_recipe
     from transfer.recipes.output import MARKER

@@ -376,3 +376,20 @@ def test_parity_and_an_mlp_at_a_parameter_budget():
         assert 850 < model.count_params() <= 1000
     with pytest.raises(ValueError, match="n_bits"):
         open_dataset("parity", n_bits=1)
+
+
+def test_transfer_train_reports_a_nan_loss_in_one_line(tmp_path):
+    recipe = _recipe(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(recipe),
+            "--set",
+            "train.0.params={epochs: 2, optimizer: sgd, learning_rate: 1.0e+12, "
+            "lr_schedule: constant, validation_fraction: 0}",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "NaN at epoch" in last and "checkpoint" in last

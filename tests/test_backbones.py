@@ -190,6 +190,7 @@ def test_cache_key_covers_layers_and_weights():
     assert len(keys) == 5
 
 
+@pytest.mark.slow  # converts a network (test_runtime.py checks the engines by default)
 def test_tflite_runtime_equals_tensorflow(lite):
     """The XNNPACK path computes the same features, so it shares the feature cache key."""
     X = photos()

@@ -132,6 +132,7 @@ def _pairs(path: Path) -> list[tuple[str, int, str, int, bool]]:
     return out
 
 
+@pytest.mark.slow  # 14 s of real LFW pairs; the e2e verification run checks FaceNet too
 def test_lfw_pairs_auc(shared_data, facenet_path):
     from PIL import Image
     from sklearn.metrics import roc_auc_score

@@ -83,6 +83,8 @@ def test_train_network_learns_saves_and_reuses(tmp_path):
     card = train_network("convnetjs_cifar10", {}, trainer, data, tmp_path / "n", say=lines.append)
     assert card["test"]["n_images"] == 20 and card["test"]["accuracy"] >= 0.9
     assert card["classes"] == ["0", "1"] and card["input_shape"] == [16, 16, 1]
+    # one CPU: the default strategy, no replication
+    assert card["replicas"] == 1
     assert len(card["history"]["val_loss"]) == card["epochs_run"]
     assert any("epoch 1/6" in line for line in lines)
     saved = json.loads((tmp_path / "n" / "model.json").read_text())

@@ -96,6 +96,10 @@ __all__ = [
 
 #: Named stages of a network, besides any Keras layer name.
 STAGES = ("global_pool", "logits", "predictions")
+#: A Keras model whose name ends so has independent sigmoid outputs (a
+#: multi-label classifier, such as a network fine-tuned on face attributes):
+#: its "predictions" stage is the sigmoid of the logits, not their softmax.
+MULTILABEL_SUFFIX = "_multilabel"
 #: Values of the ``runtime`` parameter: "auto" is the fastest verified engine, else TensorFlow;
 #: the others force one engine (an engine of :data:`ENGINES` raises when it does not match).
 RUNTIMES = ("auto", "tensorflow", "tflite", "openvino")
@@ -197,8 +201,10 @@ def stage_tensor(model: Any, layer: str) -> tuple[Any, str | None]:
     Returns
     -------
     tensor : KerasTensor
-    reduction : {"avg", "softmax"} or None
-        None: the pooling of the extractor applies.
+    reduction : {"avg", "softmax", "sigmoid"} or None
+        None: the pooling of the extractor applies. "predictions" is the
+        softmax of the logits, or their sigmoid for a multi-label model
+        (name ending in :data:`MULTILABEL_SUFFIX`).
     """
     import_tensorflow()
     import keras
@@ -218,7 +224,9 @@ def stage_tensor(model: Any, layer: str) -> tuple[Any, str | None]:
         pooled = isinstance(model.layers[-1], keras.layers.GlobalAveragePooling2D)
         if len(out.shape) != 2 or pooled:
             raise ValueError(f"CNNFeatures: these weights have no classifier: no {layer!r} stage")
-        return out, "softmax" if layer == "predictions" else None
+        if layer == "logits":
+            return out, None
+        return out, "sigmoid" if model.name.endswith(MULTILABEL_SUFFIX) else "softmax"
     return model.get_layer(layer).output, None
 
 
@@ -258,7 +266,11 @@ def _pooled(outs: Any, taps: list, pooling: str) -> Any:
         elif len(y.shape) == 4 and reduce == "max":
             y = keras.ops.max(y, axis=(1, 2))
         y = keras.ops.reshape(y, (-1, int(np.prod(y.shape[1:]))))
-        vecs.append(keras.ops.softmax(y) if stage == "softmax" else y)
+        if stage == "softmax":
+            y = keras.ops.softmax(y)
+        elif stage == "sigmoid":
+            y = keras.ops.sigmoid(y)
+        vecs.append(y)
     return vecs[0] if len(vecs) == 1 else keras.ops.concatenate(vecs, axis=1)
 
 

@@ -112,6 +112,15 @@ class NetworkTrainer(BaseEstimator):
     noise : float, default=0.3
         Fraction of pixels zeroed in the autoencoder's input.
 
+    Notes
+    -----
+    Devices: with several visible GPUs, :func:`train_network` builds and
+    compiles the network under ``tf.distribute.MirroredStrategy`` (each batch
+    of ``batch_size`` split across the replicas, gradients summed), and the
+    card records ``replicas``; with one GPU or none it runs as is. Restrict
+    the devices with ``CUDA_VISIBLE_DEVICES``. The cache key does not depend
+    on the number of devices.
+
     References
     ----------
     .. [3] Sun, Chen, Wang, Tang. "Deep learning face representation by joint
@@ -436,6 +445,15 @@ def _embedding_trainer(model: Any, trainer: NetworkTrainer, n_classes: int, augm
     return wrapper
 
 
+def _strategy(tf: Any) -> Any:
+    """``tf.distribute.MirroredStrategy`` over the visible GPUs when there are
+    several, else the default (no-op) strategy."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([device.name for device in gpus])
+    return tf.distribute.get_strategy()
+
+
 def train_network(
     architecture: str,
     architecture_params: dict,
@@ -524,60 +542,66 @@ def train_network(
     if images.ndim == 3:
         images = images[..., None]
     n_classes = len(classes)
-    model = ARCHITECTURES.create(
-        architecture,
-        input_shape=images.shape[1:],
-        n_outputs=n_classes,
-        seed=int(trainer.seed),
-        **architecture_params,
-    )
-    x_train, y_train = images[train_rows], codes
-    steps = int(np.ceil(len(fit_idx) / trainer.batch_size)) * int(trainer.epochs)
-    rate: Any = float(trainer.learning_rate)
-    if trainer.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(steps, 1))
-    decay = float(trainer.weight_decay) or None
-    if trainer.optimizer == "adam":
-        optimizer = (
-            keras.optimizers.AdamW(rate, weight_decay=decay or 0.0)
-            if decay
-            else (keras.optimizers.Adam(rate))
+    # Several GPUs: replicate the model (synchronous data parallelism, the
+    # batch split across them); one device or none: the default strategy.
+    strategy = _strategy(tf)
+    if strategy.num_replicas_in_sync > 1:
+        say(f"train {label}: {strategy.num_replicas_in_sync} devices (MirroredStrategy)")
+    with strategy.scope():
+        model = ARCHITECTURES.create(
+            architecture,
+            input_shape=images.shape[1:],
+            n_outputs=n_classes,
+            seed=int(trainer.seed),
+            **architecture_params,
         )
-    else:
-        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
-    augment = None
-    if trainer.augment:
-        steps_aug = [keras.layers.RandomTranslation(0.1, 0.1, seed=int(trainer.seed))]
-        if trainer.flip:
-            steps_aug.append(keras.layers.RandomFlip("horizontal", seed=int(trainer.seed)))
-        augment = keras.Sequential(steps_aug, name="augment")
+        x_train, y_train = images[train_rows], codes
+        steps = int(np.ceil(len(fit_idx) / trainer.batch_size)) * int(trainer.epochs)
+        rate: Any = float(trainer.learning_rate)
+        if trainer.lr_schedule == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(steps, 1))
+        decay = float(trainer.weight_decay) or None
+        if trainer.optimizer == "adam":
+            optimizer = (
+                keras.optimizers.AdamW(rate, weight_decay=decay or 0.0)
+                if decay
+                else (keras.optimizers.Adam(rate))
+            )
+        else:
+            optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
+        augment = None
+        if trainer.augment:
+            steps_aug = [keras.layers.RandomTranslation(0.1, 0.1, seed=int(trainer.seed))]
+            if trainer.flip:
+                steps_aug.append(keras.layers.RandomFlip("horizontal", seed=int(trainer.seed)))
+            augment = keras.Sequential(steps_aug, name="augment")
 
-    if trainer.loss == "softmax":
-        fitter = model
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, label_smoothing=float(trainer.label_smoothing)
-            ),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
+        if trainer.loss == "softmax":
+            fitter = model
+            model.compile(
+                optimizer=optimizer,
+                loss=keras.losses.CategoricalCrossentropy(
+                    from_logits=True, label_smoothing=float(trainer.label_smoothing)
+                ),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            )
 
-        def dataset(idx: np.ndarray, shuffle: bool) -> Any:
-            one_hot = np.eye(n_classes, dtype=np.float32)[y_train[idx]]
-            ds = tf.data.Dataset.from_tensor_slices((x_train[idx], one_hot))
-            if shuffle:
-                ds = ds.shuffle(len(idx), seed=int(trainer.seed), reshuffle_each_iteration=True)
-            ds = ds.batch(int(trainer.batch_size))
-            if shuffle and augment is not None:
-                ds = ds.map(lambda x, y: (augment(x, training=True), y))
-            return ds.prefetch(2)
+            def dataset(idx: np.ndarray, shuffle: bool) -> Any:
+                one_hot = np.eye(n_classes, dtype=np.float32)[y_train[idx]]
+                ds = tf.data.Dataset.from_tensor_slices((x_train[idx], one_hot))
+                if shuffle:
+                    ds = ds.shuffle(len(idx), seed=int(trainer.seed), reshuffle_each_iteration=True)
+                ds = ds.batch(int(trainer.batch_size))
+                if shuffle and augment is not None:
+                    ds = ds.map(lambda x, y: (augment(x, training=True), y))
+                return ds.prefetch(2)
 
-    else:
-        fitter = _embedding_trainer(model, trainer, n_classes, augment)
-        fitter.compile(optimizer=optimizer)
+        else:
+            fitter = _embedding_trainer(model, trainer, n_classes, augment)
+            fitter.compile(optimizer=optimizer)
 
-        def dataset(idx: np.ndarray, shuffle: bool) -> Any:
-            return _identity_batches(x_train[idx], y_train[idx], trainer, shuffle)
+            def dataset(idx: np.ndarray, shuffle: bool) -> Any:
+                return _identity_batches(x_train[idx], y_train[idx], trainer, shuffle)
 
     folder.mkdir(parents=True, exist_ok=True)
     best = folder / "best.weights.h5"
@@ -632,6 +656,7 @@ def train_network(
         "history": hist,
         "epochs_run": len(losses),
         "seconds": round(seconds, 2),
+        "replicas": int(strategy.num_replicas_in_sync),
         "versions": _versions(),
     }
     if len(test_rows) and trainer.loss in ("softmax", "softmax_contrastive"):

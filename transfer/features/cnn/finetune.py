@@ -91,6 +91,7 @@ from transfer.features.base import to_jsonable
 from transfer.features.cnn.backbones import BACKBONES, Backbone
 from transfer.features.cnn.extractor import read_model_card, resolve_weights
 from transfer.features.network import (
+    MULTILABEL_SUFFIX,
     RUNTIMES,
     NetworkExtractor,
     ResolvedWeights,
@@ -630,11 +631,15 @@ class FineTunedCNN(NetworkExtractor):
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    def _build_network(self, base: Any, n_outputs: int, seed: int | None) -> Any:
+    def _build_network(
+        self, base: Any, n_outputs: int, seed: int | None, multilabel: bool = False
+    ) -> Any:
         """The pretrained network up to its pooled vector, then Dropout and a new classifier.
 
         The classifier outputs logits (``n_outputs``: classes or labels);
-        softmax or sigmoid belong to the loss and to :meth:`predict_proba`.
+        softmax or sigmoid belong to the loss and to :meth:`predict_proba`. A
+        multi-label network's name ends in ``MULTILABEL_SUFFIX``, so that its
+        "predictions" stage is a sigmoid wherever the saved model is loaded.
         """
         import keras
 
@@ -647,7 +652,8 @@ class FineTunedCNN(NetworkExtractor):
         x = keras.layers.Dropout(float(self.dropout), seed=seed, name="finetune_dropout")(x)
         init = keras.initializers.GlorotUniform(seed=seed)
         logits = keras.layers.Dense(n_outputs, kernel_initializer=init, name="finetune_logits")(x)
-        return keras.Model(base.inputs, logits, name=f"{base.name}_finetuned")
+        suffix = MULTILABEL_SUFFIX if multilabel else ""
+        return keras.Model(base.inputs, logits, name=f"{base.name}_finetuned{suffix}")
 
     def _freeze(self, net: Any, backbone: Backbone | None) -> list[str]:
         """Set ``trainable`` per layer; returns the pretrained layers that will train."""
@@ -686,7 +692,7 @@ class FineTunedCNN(NetworkExtractor):
             keras.utils.set_random_seed(seed)  # process-global: see the module notes
 
         base = load_network(resolved)
-        net = self._build_network(base, self.n_outputs_, seed)
+        net = self._build_network(base, self.n_outputs_, seed, self.multilabel_)
         self.trainable_layers_ = self._freeze(net, _backbone_of(resolved))
         self._net = net
         # an unknown layer fails before training; nothing is compiled or converted yet
@@ -807,8 +813,9 @@ class FineTunedCNN(NetworkExtractor):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def _logits(self, X: Any) -> np.ndarray:
-        # the "predictions" stage is a softmax (network.stage_tensor): the
-        # sigmoid of a multi-label fit is applied to the logits here instead
+        # predict/predict_proba of a multi-label fit threshold or squash the
+        # logits themselves (the "predictions" stage is their sigmoid too, but
+        # only for networks built since MULTILABEL_SUFFIX named them)
         return self._apply(self._forward(("logits",)), X)
 
     def _apply(self, forward: Any, X: Any) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 Registered on the main group by :mod:`transfer_cli.main`. Errors print one
 line (``error: ...``) and exit with status 2, as every other command does.
+Weights are named by release (``mobilenet_v1_1.0_224``); the backbone name
+they convert to (``mobilenet_v1``) is an alias, shown and printed as the
+release name.
 """
 
 from __future__ import annotations
@@ -47,20 +50,90 @@ def _state_label(name: str, state: str) -> str:
 
 @click.group()
 def weights() -> None:
-    """Pretrained weights: list, prepare (convert once, offline) and verify."""
+    """Pretrained weights: list, prepare (convert once, offline) and verify.
+
+    Prepared weights live in the folder $TRANSFER_WEIGHTS (default
+    ~/.cache/transfer/weights; `transfer weights list` prints it). It does not
+    follow TRANSFER_CACHE: only when TRANSFER_CACHE is set, TRANSFER_WEIGHTS
+    is not, and $TRANSFER_CACHE/weights already exists (where earlier versions
+    put them) is that folder used. Sources no registry carries are looked up
+    in the folders of $TRANSFER_WEIGHTS_PATH. A backbone name is accepted for
+    the weights converted to it (mobilenet_v1 for mobilenet_v1_1.0_224).
+
+    \b
+    Examples:
+      transfer weights list
+      transfer weights prepare mobilenet_v1_1.0_224 mobilenet_v2_1.0_224
+      TRANSFER_WEIGHTS=/data/weights transfer weights verify
+    """
+
+
+def _weights_rows() -> list[dict]:
+    """One row per known set of weights: its record, state and aliases."""
+    from transfer.weights import (
+        get_record,
+        list_weights,
+        prepares_on_first_use,
+        weights_aliases,
+        weights_status,
+    )
+
+    aliases: dict[str, list[str]] = {}
+    for alias, name in weights_aliases().items():
+        aliases.setdefault(name, []).append(alias)
+    rows = []
+    for name in list_weights():
+        record = get_record(name)
+        state = weights_status(name)
+        rows.append(
+            {
+                "name": name,
+                "aliases": sorted(aliases.get(name, [])),
+                "state": state,
+                "prepares_on_first_use": state == "not prepared" and prepares_on_first_use(name),
+                "architecture": record.architecture,
+                "input_size": record.input_size,
+                "metric": record.metric,
+                "accuracy": record.top1,
+                "origin": record.origin,
+                "summary": f"{record.metric} {record.top1:.1%}, from {record.origin}",
+            }
+        )
+    return rows
 
 
 @weights.command("list")
-def weights_list() -> None:
-    """List known weights, whether each is prepared (or damaged), and where from."""
-    from transfer.weights import get_record, list_weights, weights_dir, weights_status
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
+def weights_list(as_json: bool) -> None:
+    """List known weights, whether each is prepared (or damaged), and where from.
 
-    for name in list_weights():
-        record = get_record(name)
+    "prepares on first use": not converted yet, but its source is on this
+    machine (an installed package, or a file in TRANSFER_WEIGHTS_PATH), so the
+    first extractor that needs it converts it offline.
+
+    \b
+    Example:
+      transfer weights list --json
+    """
+    from transfer.weights import weights_dir
+
+    rows = _weights_rows()
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"weights_folder": str(weights_dir()), "weights": rows}, indent=2))
+        return
+    for row in rows:
+        state = (
+            "prepares on first use"
+            if row["prepares_on_first_use"]
+            else _state_label(row["name"], row["state"])
+        )
+        # the alias is the network's name: say once that it also names these weights
+        alias = " (also accepted as the weights name)" if row["aliases"] else ""
         click.echo(
-            f"{name}  [{_state_label(name, weights_status(name))}]  network "
-            f"{record.architecture}, input {record.input_size}, "
-            f"{record.metric} {record.top1:.1%}, from {record.origin}"
+            f"{row['name']}  [{state}]  network {row['architecture']}{alias}, input "
+            f"{row['input_size']}, {row['metric']} {row['accuracy']:.1%}, from {row['origin']}"
         )
     click.echo(f"weights folder: {weights_dir()}")
 
@@ -75,7 +148,13 @@ def weights_list() -> None:
 )
 @click.option("--force", is_flag=True, help="Convert again even if a verified copy exists.")
 def weights_prepare(names: tuple[str, ...], source: str | None, force: bool) -> None:
-    """Convert the weights NAMES once into the weights folder (sha256 recorded)."""
+    """Convert the weights NAMES once into the weights folder (sha256 recorded).
+
+    \b
+    Examples:
+      transfer weights prepare mobilenet_v1_1.0_224
+      transfer weights prepare squeezenet_v1.1 --source ~/Downloads/squeezenet.h5
+    """
     from transfer.weights import prepare
 
     if source is not None and len(names) > 1:
@@ -93,10 +172,16 @@ def weights_prepare(names: tuple[str, ...], source: str | None, force: bool) -> 
 @weights.command("verify")
 @click.argument("names", nargs=-1)
 def weights_verify(names: tuple[str, ...]) -> None:
-    """Check the sha256 of prepared weights (all prepared ones by default)."""
-    from transfer.weights import list_weights, load_path, weights_dir
+    """Check the sha256 of prepared weights (all prepared ones by default).
+
+    \b
+    Example:
+      transfer weights verify facenet_inception_resnet_v1
+    """
+    from transfer.weights import canonical_weights, list_weights, load_path, weights_dir
 
     folder = weights_dir()
+    names = tuple(canonical_weights(n) for n in names)
     targets = names or tuple(n for n in list_weights() if (folder / f"{n}.json").exists())
     if not targets:
         click.echo(f"no weights are prepared in {folder}: {_prepare_hint()}")

@@ -40,7 +40,13 @@ def need(root: Path, sub: str) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session writes features to its own cache, never the user's."""
-    monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("TRANSFER_CACHE", str(base / "cache"))
+    # the weights folder no longer follows TRANSFER_CACHE: keep the user's own
+    # prepared weights out of reach unless TRANSFER_WEIGHTS names a folder
+    monkeypatch.setenv(
+        "TRANSFER_WEIGHTS", os.environ.get("TRANSFER_WEIGHTS") or str(base / "weights")
+    )
 
 
 @pytest.fixture

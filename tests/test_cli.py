@@ -60,9 +60,22 @@ def test_version_from_the_installed_console_script():
 
 
 @pytest.mark.parametrize(
-    "what", ["extractors", "heads", "datasets", "recipes", "protocols", "backbones"]
+    "what",
+    [
+        "extractors",
+        "heads",
+        "datasets",
+        "recipes",
+        "protocols",
+        "backbones",
+        "transforms",
+        "analyses",
+        "architectures",
+        "weights",
+    ],
 )
 def test_list(what):
+    """The components every recipe of the README relies on are listed (all: test_cli_discover)."""
     result = invoke("list", what)
     assert result.exit_code == 0
     expected = {
@@ -72,6 +85,10 @@ def test_list(what):
         "recipes": ["quickstart", "orl-identification", "lfw-people", "cifar10-transfer"],
         "protocols": ["classification", "identification"],
         "backbones": ["mobilenet_v2_torch", "efficientnet_lite0", "squeezenet_v1_1", "resnet50"],
+        "transforms": ["grey", "resize", "lfw_crop"],
+        "analyses": ["sparsity"],
+        "architectures": ["lenet5"],
+        "weights": ["mobilenet_v1_1.0_224", "facenet_inception_resnet_v1"],
     }[what]
     for name in expected:
         assert name in result.output
@@ -232,6 +249,9 @@ def test_weights_commands(cnn_weights_dir):
     listed = invoke("weights", "list")
     assert listed.exit_code == 0 and "mobilenet_v1_1.0_224  [prepared]" in listed.output
     assert invoke("weights", "verify").exit_code == 0
+    # the backbone's name is an alias: verified under the release name
+    aliased = invoke("weights", "verify", "mobilenet_v1")
+    assert aliased.exit_code == 0 and "ok  mobilenet_v1_1.0_224" in aliased.output
     result = CliRunner().invoke(main, ["weights", "prepare", "mobilenet_v1_1.0_22"])
     assert result.exit_code == 2 and "Did you mean 'mobilenet_v1_1.0_224'" in result.output
 

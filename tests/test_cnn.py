@@ -216,4 +216,8 @@ def test_weights_dir_follows_the_environment(tmp_path, monkeypatch):
     assert weights_dir() == tmp_path / "w"
     monkeypatch.delenv("TRANSFER_WEIGHTS")
     monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path / "c"))
+    # TRANSFER_CACHE alone does not move the weights folder...
+    assert weights_dir() != tmp_path / "c" / "weights"
+    # ...unless an older version left a weights folder there: it keeps being read
+    (tmp_path / "c" / "weights").mkdir(parents=True)
     assert weights_dir() == tmp_path / "c" / "weights"

@@ -404,13 +404,18 @@ def test_image_folder(tmp_path):
             write_image(tmp_path / cls / f"{i:03d}.png", value=10 * i)
     (tmp_path / "cat" / "notes.txt").write_text("not an image")
     (tmp_path / ".hidden").mkdir()
-    s = image_folder(tmp_path)
+    with pytest.warns(UserWarning, match=r"skipping 1 file\(s\) that are not images.*notes"):
+        s = image_folder(tmp_path)
     assert s.class_names == ("cat", "dog") and s.labels.tolist() == [0, 0, 0, 1, 1]
     assert s.describe(0) == os.path.join("cat", "000.png")
     assert s.load().shape == (5, 5, 6)
-    assert len(image_folder(tmp_path, extensions=[".jpg", "png"])) == 5
+    with pytest.warns(UserWarning, match="not images"):
+        assert len(image_folder(tmp_path, extensions=[".jpg", "png"])) == 5
     (tmp_path / "empty").mkdir()
-    with pytest.warns(UserWarning, match="skipping 1 class folder.*empty"):
+    with (
+        pytest.warns(UserWarning, match="not images"),
+        pytest.warns(UserWarning, match="skipping 1 class folder.*empty"),
+    ):
         s = image_folder(tmp_path)
     assert s.class_names == ("cat", "dog")
 
@@ -462,7 +467,10 @@ def test_image_folder_errors(tmp_path):
         image_folder(tmp_path / "flat")
     (tmp_path / "noimg" / "a").mkdir(parents=True)
     (tmp_path / "noimg" / "a" / "x.txt").write_text("")
-    with pytest.raises(ValueError, match=r"no images found under .*noimg' \(extensions \.jpg"):
+    with (
+        pytest.warns(UserWarning, match=r"not images.*x\.txt"),
+        pytest.raises(ValueError, match=r"no images found under .*noimg' \(extensions \.jpg"),
+    ):
         image_folder(tmp_path / "noimg")
     with pytest.raises(InvalidParameterError, match="'extensions'"):
         image_folder(tmp_path / "flat", extensions=[])

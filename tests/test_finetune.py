@@ -362,7 +362,7 @@ def test_multilabel_save_card_and_cnnfeatures(fitted_multilabel, fitted, attribu
         _expit(both[:, -3:]), fitted_multilabel.predict_proba(X_test), rtol=0, atol=1e-5
     )
     # its "predictions" stage is the sigmoid of those logits, not a softmax over labels
-    probs = CNNFeatures(weights=str(path), layer="predictions", batch_size=14)
+    probs = CNNFeatures(weights=str(path), layer="predictions", batch_size=14, runtime="tensorflow")
     np.testing.assert_allclose(
         probs.fit(X_train[:2]).transform(X_test),
         fitted_multilabel.predict_proba(X_test),

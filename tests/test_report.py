@@ -351,8 +351,9 @@ def test_build_report_identification(tmp_path):
 
     md = paths["markdown"].read_text(encoding="utf-8")
     assert "report.html" in md
-    assert "| extractor \\\\ head" in md  # a Markdown-escaped backslash
-    assert "# ORL &lt;script&gt;" in md
+    # a backslash before a space escapes nothing: written once, shown once
+    assert "| extractor \\ head" in md and "\\\\" not in md
+    assert "# ORL \\<script>" in md  # a backslash keeps the tag from being HTML
     assert "**0." in md  # the best cell in bold
     assert "## Environment" in md and "```yaml" in md
     assert "<img" not in md and "data:image" not in md
@@ -429,7 +430,8 @@ def test_many_classes_and_pairs(tmp_path):
     paths = build_report(folder)
     page = paths["html"].read_text(encoding="utf-8")
     assert "best head per extractor" in page  # 12 CMC pairs > 10: legend capped
-    assert "omitted above 50 classes" in page
+    # 60 classes: only the 15 most confused are drawn, and the caption says so
+    assert "Only the 15 of 60 classes with the most errors" in page
 
 
 # ---------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def test_a_registered_section_renders_when_the_protocol_asks(tmp_path, dummy_sec
     assert page.count("Dummy note on rank1.") == 1  # under the primary metric only
 
     md = paths["markdown"].read_text(encoding="utf-8")
-    assert "## Dummy &lt;plots&gt;\n\nDummy body: 2 pairs." in md
+    assert "## Dummy \\<plots>\n\nDummy body: 2 pairs." in md  # shown as typed
     assert "dummy plot" in md.split("\n\n")[2]  # the plots line at the top
     assert json.loads(paths["summary_json"].read_text())["sections"] == ["cmc", "dummy"]
 
@@ -348,7 +348,7 @@ def test_protocol_card_comes_from_meta_not_the_recipe(tmp_path):
     dataset = page.split("<h3>Dataset</h3>")[1].split("</div>")[0]
     assert "<dt>train images</dt><dd>267</dd>" in dataset
     md = paths["markdown"].read_text(encoding="utf-8")
-    assert "Resolved: 3-fold &lt;stratified&gt; split." in md.split("## Protocol")[1]
+    assert "Resolved: 3-fold \\<stratified> split." in md.split("## Protocol")[1]
 
 
 def test_components_and_provenance_are_shown(tmp_path):

@@ -101,3 +101,37 @@ def test_previous_results_are_replaced_only_on_success(tmp_path, monkeypatch):
     run_recipe(recipe, out)
     assert (out / "results.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_samples_show_each_view_of_one_image_per_class(tmp_path, monkeypatch):
+    """samples.png: one row per distinct transform chain, one image per class;
+    listed among the run's files and shown in the report."""
+    import json
+
+    from transfer.recipes import runner
+
+    drawn = {}
+    real = runner._sample_indices
+
+    def spy(plan, n):
+        drawn["idx"] = real(plan, n)
+        drawn["labels"] = np.asarray(plan.data.labels)[drawn["idx"]]
+        return drawn["idx"]
+
+    monkeypatch.setattr(runner, "_sample_indices", spy)
+    text = RECIPE.replace(
+        "spy_pixels, {name: pixels}",
+        "{name: pixels}, {name: pixels, label: big, transforms: [{resize: {size: 16}}]}",
+    )
+    out = tmp_path / "out"
+    run_recipe(load_recipe_text(text, "spy.yaml"), out)
+    # 4 classes: two rounds of one image per class, in class order
+    np.testing.assert_array_equal(drawn["labels"], [0, 1, 2, 3, 0, 1, 2, 3])
+    from PIL import Image
+
+    with Image.open(out / "samples.png") as strip:
+        width, height = strip.size
+    assert width > 2.5 * height  # a strip: 8 columns, 2 rows (two transform chains)
+    marker = json.loads((out / ".transfer-results.json").read_text())
+    assert "samples.png" in marker["files"]
+    assert "Sample images" in (out / "report.html").read_text()

@@ -1,4 +1,5 @@
-"""Name registries for extractors, heads, datasets and protocols.
+"""Name registries for extractors, heads, datasets, protocols, transforms, analyses
+and architectures.
 
 Recipes refer to components by registry name, never by import path, in the
 manner of timm's model registry.
@@ -33,6 +34,54 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" Did you mean {best!r}?" if best else ""
 
 
+class AliasDict(dict):
+    """A dict whose keys also answer to alias names.
+
+    ``name in d``, ``d[name]`` and ``d.get(name)`` accept a key or an alias
+    of one; iteration, ``keys()`` and ``len`` see the canonical keys only,
+    so listings and ``sorted(d)`` never show a name twice. Used where one
+    thing has two established names (the weights ``mobilenet_v1_1.0_224``
+    and their backbone ``mobilenet_v1``), so that both work wherever a name
+    is taken and :meth:`canonical` gives the one name that goes into
+    outputs and cache keys.
+
+    Parameters
+    ----------
+    entries : mapping
+        The canonical entries.
+    aliases : mapping of str to str
+        Alias -> canonical key. Aliases that are keys themselves, or that
+        point to no key, are ignored.
+    """
+
+    def __init__(self, entries: Any = (), aliases: Any = ()) -> None:
+        super().__init__(entries)
+        self.aliases: dict[str, str] = {
+            a: k
+            for a, k in dict(aliases).items()
+            if not dict.__contains__(self, a) and dict.__contains__(self, k)
+        }
+
+    def canonical(self, name: Any) -> Any:
+        """The canonical key of ``name`` (a key or an alias), else ``name`` unchanged."""
+        try:
+            return name if dict.__contains__(self, name) else self.aliases.get(name, name)
+        except TypeError:  # unhashable: not a name at all
+            return name
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self.canonical(name))
+
+    def __getitem__(self, name: Any) -> Any:
+        return dict.__getitem__(self, self.canonical(name))
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        return dict.get(self, self.canonical(name), default)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (dict(self), self.aliases))
+
+
 class Registry(Generic[T]):
     """A mapping from names to factories (usually classes).
 
@@ -40,10 +89,14 @@ class Registry(Generic[T]):
     ----------
     kind : str
         What the registry holds ("extractor", "head", ...), used in messages.
+    plural : str, optional
+        The plural of ``kind`` (default ``kind + "s"``), as ``transfer list``
+        names the registry.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str | None = None) -> None:
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, Callable[..., T]] = {}
         self._summaries: dict[str, str] = {}
 
@@ -84,7 +137,7 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, self.names())} "
-                f"Known {self.kind}s: {', '.join(self.names())}"
+                f"Known {self.plural}: {', '.join(self.names())}"
             ) from None
 
     def create(self, name: str, **params: Any) -> T:
@@ -93,9 +146,11 @@ class Registry(Generic[T]):
         return factory(**params)
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._entries)
 
     def summary(self, name: str) -> str:
+        """The one-line description of ``name`` (``summary=`` or its docstring's first line)."""
         return self._summaries.get(name, "")
 
     def __contains__(self, name: object) -> bool:
@@ -113,8 +168,19 @@ HEADS: Registry[Any] = Registry("head")
 DATASETS: Registry[Any] = Registry("dataset")
 PROTOCOLS: Registry[Any] = Registry("protocol")
 TRANSFORMS: Registry[Any] = Registry("transform")
-ANALYSES: Registry[Any] = Registry("analysis")
+ANALYSES: Registry[Any] = Registry("analysis", plural="analyses")
 ARCHITECTURES: Registry[Any] = Registry("architecture")
+
+#: Every registry above, in the order ``transfer list`` shows them.
+REGISTRIES: tuple[Registry[Any], ...] = (
+    EXTRACTORS,
+    HEADS,
+    DATASETS,
+    PROTOCOLS,
+    TRANSFORMS,
+    ANALYSES,
+    ARCHITECTURES,
+)
 
 register_extractor = EXTRACTORS.register
 register_head = HEADS.register

@@ -23,6 +23,14 @@ Known tags (absent means False / None):
 ``multilabel`` : bool
     Heads: fit a 0/1 label matrix (one column per binary label, such as
     face attributes) and predict one; the attributes protocol needs it.
+``colour_input`` : bool
+    Extractors: works on RGB images, so a small ``(h, w, 3)`` array is read
+    as one image rather than three grey ones (see
+    :func:`transfer.features.base.as_extractor_input`).
+``mixed_sizes`` : {"split", "list"}
+    Extractors: accept images of several sizes: "split" runs them in batches
+    of one size each (a network that resizes to its input), "list" passes a
+    list of images (dlib, which describes each face chip alone).
 ``learns_from_images`` : bool
     Pair heads: can fit on images with identity labels (unrestricted
     training) rather than on pairs only.

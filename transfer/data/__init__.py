@@ -15,6 +15,7 @@ from transfer.data.datasets import (
     lfw,
     lfw_image_folder,
     lfw_image_path,
+    loose_files,
     npz,
     orl,
     read_celeba_attributes,
@@ -22,7 +23,7 @@ from transfer.data.datasets import (
     skimage_lfw_subset,
     sklearn_digits,
 )
-from transfer.data.decode import MAX_PIXELS_ENV, ImageReadError, read_image
+from transfer.data.decode import MAX_PIXELS_ENV, ImageReadError, is_image_file, read_image
 from transfer.data.imageset import ImageSet
 from transfer.data.selection import select_classes
 from transfer.data.tfds import DatasetNotAvailableError, load_tfds
@@ -54,10 +55,12 @@ __all__ = [
     "celeba",
     "dataset_info",
     "image_folder",
+    "is_image_file",
     "lfw",
     "lfw_image_folder",
     "lfw_image_path",
     "load_tfds",
+    "loose_files",
     "make_transform",
     "npz",
     "open_dataset",

@@ -30,10 +30,12 @@ count. To read larger images, set the environment variable
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import struct
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -224,3 +226,67 @@ def check_image_file(path: str | os.PathLike) -> str | None:
     except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
         return str(exc) or type(exc).__name__
     return None
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an image file by its content, whatever its extension.
+
+    A header check: PIL recognises the format and parses the header (the
+    pixels are not decoded, and the pixel limit does not apply: an image
+    too large to read is still an image, refused with its own error when
+    read). The answer is cached per path, size and modification time, so
+    listing the same folder again costs one ``stat`` per file.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    bool
+        False for a missing, empty, unreadable or non-regular file, or one
+        whose header no PIL plugin recognises.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False
+    return _sniff(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sniff(path: str, size: int, mtime_ns: int) -> bool:
+    """PIL parses the header of ``path`` (``size`` and ``mtime_ns`` key the cache)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path):
+                return True
+    except Image.DecompressionBombError:
+        return True  # an image, only too large: read_image names it when asked to read it
+    except (UnidentifiedImageError, *_DECODE_ERRORS):
+        return False
+
+
+def image_file_shape(path: str | os.PathLike) -> tuple[int, ...] | None:
+    """The shape :func:`read_image` gives ``path``, from its header; None if unreadable.
+
+    ``(height, width)`` for grey and 16-bit / integer / float modes,
+    ``(height, width, 3)`` for the others, as :func:`read_image` maps them.
+    """
+    from PIL import Image
+
+    path = os.fspath(path)
+    try:
+        with _pil_limit_lifted(), Image.open(path) as img:
+            width, height = img.size
+            mode = img.mode
+    except Exception:  # a shape for a message only: the reader names what is wrong
+        return None
+    grey = mode in _GREY_8BIT or mode.startswith("I;16") or mode in ("I", "F")
+    return (height, width) if grey else (height, width, 3)

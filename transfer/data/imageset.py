@@ -3,36 +3,55 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from transfer.data.decode import DECODER_VERSION, ImageReadError, check_image_file, read_image
+from transfer.data.decode import (
+    DECODER_VERSION,
+    ImageReadError,
+    check_image_file,
+    image_file_shape,
+    read_image,
+)
 from transfer.data.transforms import Transform
 
-__all__ = ["ImageReadError", "ImageSet", "read_image"]
+__all__ = ["UNLABELLED", "ImageReadError", "ImageSet", "read_image"]
 
 # How many unreadable files check_files names; the count covers them all.
 _SHOWN = 5
+#: The class name of images without labels.
+UNLABELLED = "unlabelled"
 
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
     """A labelled set of images, held in memory or referenced by file.
 
+    An ImageSet works as ``X`` in scikit-learn's model selection
+    (``cross_val_score(pipeline, image_set, image_set.labels)``,
+    ``GridSearchCV``): indexing it with an array of indices, a boolean mask
+    or a slice gives the subset (:meth:`subset`, still lazy), and ``shape``
+    is ``(n_images,)``, which is what scikit-learn's ``_safe_indexing`` and
+    ``_num_samples`` ask for. An integer index gives one decoded image.
+
     Parameters
     ----------
     name : str
         A short name for reports.
-    labels : ndarray of shape (n_images,)
+    labels : ndarray of shape (n_images,), optional
         Integer class index of each image (for face sets, the identity).
+        Without labels (loose files) every image is class 0, named
+        ``"unlabelled"``.
     class_names : tuple of str
         ``class_names[k]`` names class ``k``.
     images : ndarray of shape (n_images, height, width[, channels]), optional
-        Images in memory (uint8 or float in [0, 255]). Exactly one of
-        ``images`` and ``paths`` is given.
+        Images in memory (uint8 or float in [0, 255]); or, for images of
+        different sizes, a 1-D object array holding one image array each.
+        Exactly one of ``images`` and ``paths`` is given.
     paths : tuple of str, optional
         Image files, decoded lazily batch by batch.
     identities : ndarray of shape (n_images,), optional
@@ -51,8 +70,8 @@ class ImageSet:
     """
 
     name: str
-    labels: np.ndarray
-    class_names: tuple[str, ...]
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
     images: np.ndarray | None = None
     paths: tuple[str, ...] | None = None
     identities: np.ndarray | None = None
@@ -67,6 +86,12 @@ class ImageSet:
         if (self.images is None) == (self.paths is None):
             raise ValueError("an ImageSet needs exactly one of 'images' and 'paths'")
         n = len(self.images) if self.images is not None else len(self.paths)
+        if self.labels is None:
+            if self.class_names not in ((), (UNLABELLED,)):
+                raise ValueError("an ImageSet with class_names needs labels")
+            # frozen: the defaults of an unlabelled set are filled in once, here
+            object.__setattr__(self, "labels", np.zeros(n, dtype=np.int64))
+            object.__setattr__(self, "class_names", (UNLABELLED,))
         if len(self.labels) != n:
             raise ValueError(f"{n} images but {len(self.labels)} labels")
         for attr in ("identities", "attributes", "split"):
@@ -76,6 +101,47 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(n_images,)``: scikit-learn indexes an ``X`` with a ``shape`` as an array."""
+        return (len(self),)
+
+    def __getitem__(self, key):
+        """One decoded image for an integer, else the subset (see :meth:`subset`).
+
+        Parameters
+        ----------
+        key : int, slice, array of int or bool, or (key, ...)
+            An integer gives the image (after the transforms); indices, a
+            boolean mask of ``len(self)`` or a slice give an ImageSet.
+            scikit-learn indexes as ``X[indices, ...]``, which is accepted.
+        """
+        if isinstance(key, tuple):
+            if len(key) == 2 and key[1] is Ellipsis:
+                key = key[0]
+            else:
+                raise IndexError(f"an ImageSet is indexed along its images only; got {key!r}")
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"image index {i} out of range for {len(self)} images")
+            return self._load_one(i % len(self))
+        if isinstance(key, slice):
+            return self.subset(np.arange(len(self))[key])
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise IndexError(
+                    f"a boolean mask over an ImageSet needs {len(self)} values, got {idx.shape}"
+                )
+            return self.subset(np.flatnonzero(idx))
+        if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
+            raise IndexError(
+                "an ImageSet is indexed by an int, a slice, or a 1-D array of indices or of "
+                f"booleans; got {key!r}"
+            )
+        return self.subset(idx)
 
     @property
     def n_classes(self) -> int:
@@ -183,42 +249,100 @@ class ImageSet:
         return img
 
     def iter_batches(
-        self, batch_size: int = 256, indices: Sequence[int] | None = None
-    ) -> Iterator[np.ndarray]:
+        self,
+        batch_size: int = 256,
+        indices: Sequence[int] | None = None,
+        sizes: str = "same",
+    ) -> Iterator[np.ndarray | list[np.ndarray]]:
         """Yield decoded, transformed images in batches, as float32 arrays.
+
+        Parameters
+        ----------
+        batch_size : int, default=256
+            Images per batch (at most).
+        indices : sequence of int, optional
+            The images to load, in this order; all by default.
+        sizes : {"same", "split", "list"}, default="same"
+            What images of different shapes do. "same": they are an error
+            (every batch is one array). "split": a batch ends where the
+            shape changes, so each is one array of one shape. "list": a
+            batch holding several shapes is a list of float32 arrays (for
+            extractors that take each image alone).
 
         Raises
         ------
         ImageReadError
             For an unreadable file, naming it.
         ValueError
-            When images differ in shape after the transforms (add a resize).
+            With ``sizes="same"``, when images differ in shape after the
+            transforms: the message lists the distinct shapes, with a file
+            of each.
         """
+        if sizes not in ("same", "split", "list"):
+            raise ValueError(f"sizes must be 'same', 'split' or 'list'; got {sizes!r}")
         order = np.arange(len(self)) if indices is None else np.asarray(indices)
         shape = None
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            if self.images is not None and not self.transforms:
-                batch = np.asarray(self.images[chunk], dtype=np.float32)
-            else:
-                imgs = [
-                    read_image(self.paths[int(i)]) if self.paths is not None else self.images[i]
-                    for i in chunk
-                ]
-                for t in self.transforms:  # a whole chunk per call: alignment batches
-                    batched = getattr(t, "apply_batch", None)  # any callable is a transform
-                    imgs = batched(imgs) if batched is not None else [t(im) for im in imgs]
+            if self.images is not None and self.images.dtype != object and not self.transforms:
+                yield np.asarray(self.images[chunk], dtype=np.float32)
+                continue
+            imgs = [
+                read_image(self.paths[int(i)]) if self.paths is not None else self.images[i]
+                for i in chunk
+            ]
+            for t in self.transforms:  # a whole chunk per call: alignment batches
+                batched = getattr(t, "apply_batch", None)  # any callable is a transform
+                imgs = batched(imgs) if batched is not None else [t(im) for im in imgs]
+            imgs = [np.asarray(im, dtype=np.float32) for im in imgs]
+            if sizes == "same":
                 for i, img in zip(chunk, imgs, strict=True):
                     if shape is None:
                         shape = img.shape
                     elif img.shape != shape:
-                        raise ValueError(
-                            f"image {self.describe(int(i))} has shape {img.shape} after the "
-                            f"transforms, the first had {shape}: add a 'resize' transform so "
-                            "all images share one size"
-                        )
-                batch = np.stack(imgs).astype(np.float32, copy=False)
-            yield batch
+                        raise ValueError(self._mixed_shapes_message(order, int(i), img.shape))
+            if len({im.shape for im in imgs}) <= 1:
+                yield np.stack(imgs) if imgs else np.zeros((0,), dtype=np.float32)
+            elif sizes == "list":
+                yield imgs
+            else:  # "split": runs of one shape, in order
+                run = [imgs[0]]
+                for img in imgs[1:]:
+                    if img.shape != run[0].shape:
+                        yield np.stack(run)
+                        run = []
+                    run.append(img)
+                yield np.stack(run)
+
+    def _mixed_shapes_message(self, order: np.ndarray, i: int, shape: tuple) -> str:
+        """Why images of several shapes cannot be batched: the shapes, a file of each."""
+        if self.transforms:
+            # shapes after the transforms are known only by decoding: name the two met
+            first = int(order[0])
+            seen = (
+                f"after the transforms {self.describe(i)} has shape {shape}, "
+                f"{self.describe(first)} {tuple(self._load_one(first).shape)}"
+            )
+        else:
+            examples: dict[tuple, list] = {}
+            for j in order:
+                j = int(j)
+                if self.paths is not None:
+                    found = image_file_shape(self.paths[j])
+                else:
+                    found = tuple(np.shape(self.images[j]))
+                examples.setdefault(found, []).append(j)
+            ranked = sorted(examples.items(), key=lambda kv: -len(kv[1]))
+            listed = "; ".join(
+                f"{s} x {len(js)} (e.g. {self.describe(js[0])})" for s, js in ranked[:_SHOWN]
+            )
+            more = f"; and {len(ranked) - _SHOWN} more shapes" if len(ranked) > _SHOWN else ""
+            seen = f"{len(ranked)} different shapes: {listed}{more}"
+        return (
+            f"the images of {self.name!r} differ in shape ({seen}); this extractor needs "
+            "images of one size: add a 'resize' transform (ImageSet.with_transforms("
+            "Resize((h, w))), or 'transforms: [{resize: {size: [h, w]}}]' in a recipe)"
+        )
 
     def load(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """All (or the selected) images as one float32 array."""
@@ -241,7 +365,13 @@ class ImageSet:
         if "value" in self._fingerprint_cache:
             return self._fingerprint_cache["value"]
         h = hashlib.sha256()
-        if self.images is not None:
+        if self.images is not None and self.images.dtype == object:
+            h.update(f"{len(self.images)} images of several shapes\0".encode())
+            for img in self.images:
+                arr = np.ascontiguousarray(img)
+                h.update(repr((arr.shape, arr.dtype.str)).encode())
+                h.update(arr.tobytes())
+        elif self.images is not None:
             arr = np.ascontiguousarray(self.images)
             h.update(repr((arr.shape, arr.dtype.str)).encode())
             h.update(arr.tobytes())

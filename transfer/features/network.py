@@ -63,7 +63,13 @@ from transfer._registry import did_you_mean
 from transfer._validation import validate_params
 from transfer.data.imageset import ImageSet
 from transfer.features.base import BaseExtractor, stable_hash
-from transfer.weights.records import IDENTITY_WEIGHTS, WEIGHTS, get_record, preprocess_mode
+from transfer.weights.records import (
+    IDENTITY_WEIGHTS,
+    WEIGHTS,
+    canonical_weights,
+    get_record,
+    preprocess_mode,
+)
 
 if TYPE_CHECKING:
     from transfer.features.cnn.backbones import Backbone
@@ -1176,6 +1182,11 @@ class NetworkExtractor(BaseExtractor):
     def __transfer_tags__(self) -> dict[str, Any]:
         tags = super().__transfer_tags__()
         tags["kind"] = "learned"
+        # RGB networks: a small (h, w, 3) array is one image. They resize every
+        # image to their input inside, so images of several sizes run in
+        # batches of one size each ("split")
+        tags["colour_input"] = True
+        tags["mixed_sizes"] = "split"
         return tags
 
     # -- hooks ---------------------------------------------------------------
@@ -1188,7 +1199,8 @@ class NetworkExtractor(BaseExtractor):
 
     def _model_key(self) -> tuple:
         """The parameters the compiled functions depend on: a change rebuilds them."""
-        return (str(self.weights), int(self.batch_size), getattr(self, "runtime", "auto"))
+        weights = canonical_weights(str(self.weights))
+        return (weights, int(self.batch_size), getattr(self, "runtime", "auto"))
 
     def _weights_file(self, resolved: ResolvedWeights) -> Path | None:
         """The file the network loads from (checked); its size and mtime key the shared cache."""
@@ -1203,7 +1215,7 @@ class NetworkExtractor(BaseExtractor):
         self._forward_size = int(resolved.input_size)
         return _compiled_forward(
             resolved,
-            str(self.weights),
+            canonical_weights(str(self.weights)),
             layers,
             getattr(self, "pooling", "avg"),
             int(self.batch_size),
@@ -1327,7 +1339,8 @@ class NetworkExtractor(BaseExtractor):
             {
                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "version": self._cache_version,
-                "params": {**params, "weights": str(self.weights)},
+                # one key whichever name (release or backbone alias) was given
+                "params": {**params, "weights": canonical_weights(str(self.weights))},
                 "resize": "bilinear-antialias",
                 **self._cache_identity(),
             }

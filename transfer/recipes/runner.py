@@ -283,11 +283,24 @@ def plan_run(
     say : callable, optional
         Progress printer.
 
+    Returns
+    -------
+    Plan or SweepPlan
+        A :class:`transfer.recipes.sweep.SweepPlan` (every point planned)
+        when the recipe has a ``sweep:`` section.
+
     Raises
     ------
     OutputFolderError, ValueError, FileNotFoundError, ImageReadError, WeightsError
-        Naming the folder, file, key or parameter at fault; nothing is written.
+        Naming the folder, file, key or parameter at fault (and the sweep's
+        point); nothing is written.
     """
+    if recipe.sweep is not None:
+        from transfer.recipes.sweep import plan_sweep
+
+        if out_dir is None:
+            raise ValueError(f"{recipe.source}: a sweep needs its results folder (out_dir)")
+        return plan_sweep(recipe, out_dir, force=force, say=say)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     output = plan_output(out_dir, force=force) if out_dir is not None else None
     config = recipe.config
@@ -545,6 +558,8 @@ class RunResult:
     n_failed: int = 0
     n_cached: int = 0
     seconds: float = 0.0
+    #: a sweep's table (sweep.csv; :mod:`transfer.recipes.sweep`), None for a single run
+    sweep: pd.DataFrame | None = None
 
 
 def _component_meta(recipe: Recipe, section: str, built: dict) -> dict:
@@ -565,6 +580,67 @@ def _labelled(frames: list[tuple[tuple[str, str], pd.DataFrame]]) -> pd.DataFram
     table.insert(0, "head", np.repeat([h for (_, h), _ in frames], sizes))
     table.insert(0, "extractor", np.repeat([e for (e, _), _ in frames], sizes))
     return table
+
+
+#: Images per row of ``samples.png`` (one per class, as far as there are classes).
+N_SAMPLES = 8
+
+
+def _sample_indices(plan: Plan, n: int) -> np.ndarray:
+    """Up to ``n`` images taken round-robin over the classes in class order
+    (the first image of each class, then the second, ...)."""
+    labels = np.asarray(plan.data.labels)
+    per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    chosen: list[int] = []
+    for rank in range(max(len(p) for p in per_class)):
+        chosen += [int(p[rank]) for p in per_class if rank < len(p)][: n - len(chosen)]
+        if len(chosen) == n:
+            break
+    return np.asarray(chosen)
+
+
+def write_samples(plan: Plan, path: Path, n: int = N_SAMPLES) -> bool:
+    """Draw ``samples.png``: the same images as each extractor sees them (one
+    row per distinct chain of transforms, named by its extractors).
+
+    The report shows it as a strip; a failure (an image that cannot be read
+    or aligned) only logs a warning: the samples illustrate, they are not results.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from transfer.report.plots import figure_to_png
+
+    try:
+        idx = _sample_indices(plan, n)
+        rows: dict[tuple, tuple[list[str], ImageSet]] = {}
+        for label, view in plan.views.items():
+            key = tuple(json.dumps(t.spec(), sort_keys=True, default=str) for t in view.transforms)
+            rows.setdefault(key, ([], view))[0].append(label)
+        images = [(labels, view.load(idx)) for labels, view in rows.values()]
+        names = [plan.data.class_names[int(c)] for c in np.asarray(plan.data.labels)[idx]]
+        fig = Figure(figsize=(1.3 * len(idx), 1.5 * len(images) + 0.2))
+        axes = fig.subplots(len(images), len(idx), squeeze=False)
+        for r, (labels, batch) in enumerate(images):
+            for c, image in enumerate(batch):
+                ax = axes[r][c]
+                arr = np.clip(np.asarray(image, dtype=np.float32), 0, 255) / 255.0
+                grey = arr.ndim == 2 or arr.shape[-1] == 1
+                shown = arr.squeeze() if grey else arr
+                ax.imshow(shown, cmap="gray" if grey else None, vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(str(names[c])[:14], fontsize=7)
+            axes[r][0].set_ylabel(", ".join(labels)[:28], fontsize=7)
+        fig.tight_layout()
+        path.write_bytes(figure_to_png(fig, dpi=90))
+        return True
+    except Exception as exc:  # an illustration must not fail a finished run
+        log.warning("samples.png not drawn: %s", exc)
+        return False
 
 
 def write_results(
@@ -609,6 +685,7 @@ def write_results(
             curves.setdefault(name, []).append((pair, curve))
     results = pd.DataFrame(rows)
     results.to_csv(folder / "results.csv", index=False)
+    write_samples(plan, folder / "samples.png")
     pd.DataFrame(extraction_rows).to_csv(folder / "extraction.csv", index=False)
     if items:
         _labelled(items).to_csv(folder / protocol.item_file, index=False)
@@ -733,11 +810,19 @@ def run_recipe(
     -------
     RunResult
         With ``n_failed`` > 0 when some cells failed (their errors are in
-        results.csv); the others are complete.
+        results.csv); the others are complete. For a recipe with a
+        ``sweep:`` section, each point is run into ``out_dir/points/`` and
+        the result is the sweep's (:func:`transfer.recipes.sweep.run_sweep`).
     """
     from transfer.analysis.base import run_analyses
     from transfer.report import build_report
 
+    if recipe.sweep is not None:
+        from transfer.recipes.sweep import run_sweep
+
+        if plan is None:
+            plan = plan_run(recipe, out_dir, force=force, say=console)
+        return run_sweep(plan, console=console, command=command)
     say = console or (lambda msg: log.info("%s", msg))
     if plan is None:
         plan = plan_run(recipe, out_dir, force=force, say=say)
@@ -850,6 +935,12 @@ def _run_cells(plan: Plan, say: Callable[[str], object]) -> tuple[list[Outcome],
 
 def closing_table(result: RunResult, primary: str) -> str:
     """The main table (extractors x heads, primary metric mean ± std) and the headline."""
+    if result.sweep is not None:
+        from transfer.recipes.sweep import closing_lines
+
+        return "\n".join(
+            [*closing_lines(result, primary), f"elapsed {format_seconds(result.seconds)}"]
+        )
     s = result.summary
     mean, std = f"{primary}_mean", f"{primary}_std"
     if mean not in s or s.empty:

@@ -16,6 +16,15 @@ registry name, with parameters::
     heads: [linear_svm, fisherfaces, {name: knn, params: {metric: chi2}}]
     protocol: {name: identification, params: {n_train: 5, n_repeats: 10}}
 
+An optional ``sweep:`` runs the recipe once per value of a parameter (the
+keys of ``set`` take the value, as ``--set`` would set them), e.g. the
+transfer-learning curve over training images per class::
+
+    sweep:
+      name: train_per_class
+      values: [50, 200, 1000]
+      set: [data.params.train_per_class, train.0.data.params.train_per_class]
+
 Every error names the file, the line and the key, and suggests the closest
 valid key or component name.
 """
@@ -26,7 +35,8 @@ import copy
 import inspect
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +84,8 @@ SCHEMA: dict[str, Any] = {
     "analyses": (COMPONENT, False, []),
     # networks trained on a dataset A before extraction (transfer.train)
     "train": ((list,), False, []),
+    # one run per value of a parameter (transfer.recipes.sweep); checked by _check_sweep
+    "sweep": ((dict, type(None)), False, None),
     "report": (
         {"title": ((str, type(None)), False, None)},
         False,
@@ -314,10 +326,171 @@ class Recipe:
     analyses: dict = field(default_factory=dict)
     #: the networks of the ``train:`` section, by label (trained before extraction)
     train_jobs: dict = field(default_factory=dict)
+    #: the ``sweep:`` section with one recipe per point, or None (a single run)
+    sweep: Sweep | None = None
 
     @property
     def name(self) -> str:
         return self.config["name"]
+
+
+# A sweep's name becomes part of folder names (points/<name>=<value>) and a
+# column of sweep.csv: it must not be one of that file's other columns.
+_SWEEP_KEYS = ("name", "values", "set")
+_SWEEP_RESERVED = ("extractor", "head", "source", "point", "n_folds", "n_failed")
+
+
+def _value_label(value: Any) -> str:
+    """A sweep value as it appears in a folder name (``train_per_class=50``)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float | str):
+        text = str(value)
+    else:
+        text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    text = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-")
+    return text or "empty"
+
+
+@dataclass
+class Sweep:
+    """A recipe's ``sweep:`` section: one run per value, each a full recipe.
+
+    Attributes
+    ----------
+    name : str
+        The x axis' name (``train_per_class``).
+    values : list
+        The values, in order (at least 2, distinct).
+    set : list of str
+        The dotted keys that take each value, as ``--set`` would set them.
+    points : list of Recipe
+        One validated recipe per value (without a sweep).
+    """
+
+    name: str
+    values: list
+    set: list[str]
+    points: list[Recipe]
+
+    def label(self, value: Any) -> str:
+        """The folder name of the point of ``value``: ``<name>=<value>``."""
+        return f"{self.name}={_value_label(value)}"
+
+
+def _missing_key(config: dict, keys: list) -> int | None:
+    """Index of the first of ``keys`` the recipe lacks and may not gain, or None.
+
+    A key may be new when the schema knows it (a default applies) or when it is a
+    component's or dataset's parameter (``params`` or a key in it): building the
+    recipe checks those names.
+    """
+    node: Any = config
+    schema: Any = SCHEMA
+    for i, k in enumerate(keys):
+        if i and _is_component_slot(keys[:i]):  # a bare name, or a lone component
+            if i == 1 and isinstance(node, str | dict) and isinstance(k, int):
+                node = [node]
+            elif isinstance(node, str) and not isinstance(k, int):
+                node = {"name": node}
+        known = isinstance(schema, dict) and k in schema
+        schema = schema[k][0] if known and isinstance(schema[k][0], dict) else None
+        if isinstance(node, dict):
+            if k in node:
+                node = node[k]
+                continue
+            if known or k == "params" or (i and keys[i - 1] == "params"):
+                return None
+            return i
+        if isinstance(node, list) and isinstance(k, int) and k < len(node):
+            node = node[k]
+            continue
+        return None  # not walkable: _assign says why
+    return None
+
+
+def _check_sweep(spec: Any, raw: dict, ctx: _Context) -> tuple[str, list, list[str]]:
+    """Check a ``sweep:`` mapping against the recipe; (name, values, set paths)."""
+    where = ("sweep",)
+    if not isinstance(spec, dict):
+        raise ctx.error(where, f"expected a mapping of name, values, set; got {spec!r}")
+    for key in spec:
+        if key not in _SWEEP_KEYS:
+            raise ctx.error(
+                (*where, key),
+                f"unknown key {key!r}.{did_you_mean(str(key), _SWEEP_KEYS)} "
+                f"Valid keys here: {', '.join(_SWEEP_KEYS)}",
+            )
+    for key in _SWEEP_KEYS:
+        if key not in spec:
+            raise ctx.error(where, f"missing required key {key!r}")
+    name = spec["name"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ctx.error(
+            (*where, "name"),
+            f"expected a name of letters, digits, '-', '_' and '.' (it names the points' "
+            f"folders, e.g. train_per_class), got {name!r}",
+        )
+    if name in _SWEEP_RESERVED or name.endswith(("_mean", "_std")):
+        raise ctx.error(
+            (*where, "name"),
+            f"{name!r} is a column of sweep.csv already; choose another name for the x axis",
+        )
+    values = spec["values"]
+    if not isinstance(values, list) or len(values) < 2:
+        raise ctx.error(
+            (*where, "values"),
+            f"expected a list of at least 2 values (one run each), got {values!r}",
+        )
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value is None or isinstance(value, dict):
+            raise ctx.error(
+                (*where, "values", i), f"expected a number, string or list, got {value!r}"
+            )
+        label = _value_label(value)
+        if label in seen:
+            first = values[seen[label]]
+            same = "repeats" if first == value else f"has the same folder name as {first!r}"
+            raise ctx.error(
+                (*where, "values", i),
+                f"{value!r} {same} ({name}={label}); the values must be distinct",
+            )
+        seen[label] = i
+    paths = spec["set"]
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not paths:
+        raise ctx.error(
+            (*where, "set"),
+            "expected the dotted keys that take each value, e.g. [data.params.train_per_class]",
+        )
+    for i, dotted in enumerate(paths):
+        p = (*where, "set", i)
+        if not isinstance(dotted, str) or not dotted.strip() or "" in dotted.strip().split("."):
+            raise ctx.error(p, f"expected a dotted key such as data.params.n_bits, got {dotted!r}")
+        keys = _dotted_keys(dotted.strip().split("."))
+        if keys[0] in ("sweep", "name"):
+            raise ctx.error(p, f"{dotted!r}: a sweep cannot set {keys[0]!r}")
+        missing = _missing_key(raw, keys)
+        if missing is not None:
+            parent: Any = raw
+            for k in keys[:missing]:
+                parent = parent[k] if not isinstance(parent, str) else {}
+            options = [str(k) for k in parent] if isinstance(parent, dict) else []
+            raise ctx.error(
+                p,
+                f"{dotted!r}: the recipe has no key {_fmt_path(tuple(keys[: missing + 1]))}."
+                f"{did_you_mean(str(keys[missing]), options)} A swept key must be in the recipe "
+                "(or be a parameter: ...params.NAME)",
+            )
+
+        def fail(j: int, problem: str, dotted: str = dotted, p: tuple = p) -> RecipeError:
+            return ctx.error(p, f"{dotted!r}: {problem}")
+
+        _assign(copy.deepcopy(raw), keys, values[0], fail)
+        paths[i] = dotted.strip()
+    return name, list(values), list(paths)
 
 
 def _is_component_slot(keys: list) -> bool:
@@ -356,15 +529,29 @@ def set_override(config: dict, assignment: str) -> None:
             f"--set {assignment!r}: empty key in {dotted.strip()!r}; write dotted keys such as "
             "protocol.params.n_repeats"
         )
-    keys: list = [int(k) if k.isdigit() else k for k in parts]
-    if len(keys) == 2 and keys[0] == "protocol" and keys[1] not in ("name", "params"):
-        keys = ["protocol", "params", keys[1]]  # protocol.KEY is short for protocol.params.KEY
+    keys = _dotted_keys(parts)
 
     def fail(i: int, problem: str) -> RecipeError:
         return RecipeError(
             f"--set {assignment!r}: key {_fmt_path(tuple(keys[: i + 1]))}: {problem}"
         )
 
+    _assign(config, keys, value, fail)
+
+
+def _dotted_keys(parts: list[str]) -> list:
+    """The keys of a dotted path: list indices as ints, ``protocol.KEY`` expanded."""
+    keys: list = [int(k) if k.isdigit() else k for k in parts]
+    if len(keys) == 2 and keys[0] == "protocol" and keys[1] not in ("name", "params"):
+        keys = ["protocol", "params", keys[1]]  # protocol.KEY is short for protocol.params.KEY
+    return keys
+
+
+def _assign(config: dict, keys: list, value: Any, fail: Callable[[int, str], Exception]) -> None:
+    """Set ``config[keys[0]][keys[1]]... = value`` as ``--set`` does (see :func:`set_override`).
+
+    ``fail(i, problem)`` makes the error raised when ``keys[i]`` cannot be walked.
+    """
     node: Any = config
     for i, k in enumerate(keys):
         parent = _fmt_path(tuple(keys[:i]))
@@ -398,7 +585,18 @@ def set_override(config: dict, assignment: str) -> None:
 
 
 def load_recipe_text(text: str, source: str, overrides: list[str] | None = None) -> Recipe:
-    """Parse, override, validate and build a recipe from YAML ``text``."""
+    """Parse, override, validate and build a recipe from YAML ``text``.
+
+    With a ``sweep:`` section, every point's recipe (the keys of ``set`` given
+    each value) is validated and built now; the recipe returned is the first
+    point's, carrying them all in ``sweep`` (:class:`Sweep`).
+
+    Raises
+    ------
+    RecipeError
+        Naming the file, line and key; for a point of a sweep, prefixed with
+        the point (``sweep point train_per_class=5000: ...``).
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -412,11 +610,36 @@ def load_recipe_text(text: str, source: str, overrides: list[str] | None = None)
     for assignment in overrides or []:
         set_override(raw, assignment)
     ctx = _Context(source, _line_index(text))
+    spec = raw.pop("sweep", None)
+    if spec is None:
+        return _load_point(raw, ctx, overrides)
+    name, values, paths = _check_sweep(spec, raw, ctx)
+    points = []
+    for value in values:
+        point = copy.deepcopy(raw)
+        for dotted in paths:
+            _assign(point, _dotted_keys(dotted.split(".")), copy.deepcopy(value), _never)
+        try:
+            points.append(_load_point(point, ctx, overrides))
+        except RecipeError as exc:
+            raise RecipeError(f"sweep point {name}={_value_label(value)}: {exc}") from None
+    sweep = Sweep(name, values, paths, points)
+    # the recipe of the first point stands for the sweep (its name, protocol, components)
+    return replace(points[0], sweep=sweep)
+
+
+def _never(i: int, problem: str) -> Exception:  # pragma: no cover - _check_sweep walked it
+    return AssertionError(problem)
+
+
+def _load_point(raw: dict, ctx: _Context, overrides: list[str] | None) -> Recipe:
+    """Validate and build one recipe mapping (overrides already applied)."""
     config = _check_mapping(raw, SCHEMA, (), ctx)
+    config.pop("sweep", None)  # a point, or a recipe without one: its resolved form runs alone
     explicit = bool(config["name"])
     if not explicit:
         # a file name is the user's to choose: make a valid name of it
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(source).stem).replace("..", "-")
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(ctx.source).stem).replace("..", "-")
         config["name"] = stem.lstrip(".-") or "recipe"
     by_set = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "name"]
     _check_name(config["name"], ctx, explicit, by_set[-1] if by_set else None)

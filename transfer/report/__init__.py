@@ -14,6 +14,14 @@ runner (``transfer run``)::
         cmc.csv           optional: CMC curves per fold
         roc.csv           optional: ROC curves per fold
         scores.csv        optional: per-pair scores and thresholds
+        samples.png       optional: a strip of sample images after the transforms
+        samples/          optional: sample images (PNG/JPEG) after the transforms
+
+Extractors are grouped by kind (learned / handcrafted: the ``kind`` tag in
+``meta["extractors"][label]["tags"]``, else asked of the registered class);
+the overview's headline compares the best learned cell with the best
+handcrafted one with a paired test (:mod:`transfer.report.stats`), and every
+cell within noise of the best is marked.
 
 What the page shows is assembled from the sections registered in
 :mod:`transfer.report.sections`: the generic ones always, the protocol's own
@@ -38,13 +46,22 @@ import pandas as pd
 
 from transfer._io import atomic_write_text
 from transfer.report.sections import Section, register_section, unregister_section
+from transfer.report.stats import (
+    Comparison,
+    compare_cells,
+    fold_scores,
+    item_outcomes,
+    within_noise,
+)
 from transfer.report.tables import (
+    KINDS,
     STATUSES,
     best_pair,
     binary_code_table,
     cmc_mean,
     confusion_matrix,
     failed_cells,
+    higher_is_better,
     pivot,
     roc_mean,
     summarize,
@@ -147,6 +164,27 @@ class ResultsFolder:
         return dict(extractors) if isinstance(extractors, dict) else {}
 
     @property
+    def kinds(self) -> dict[str, str | None]:
+        """Extractor label -> ``"learned"``, ``"handcrafted"`` or None (unknown).
+
+        From the ``kind`` tag meta.json records for each extractor; for
+        folders written before tags were recorded, asked of the extractor
+        built from the registry with the recorded parameters (construction
+        loads nothing). Labels of results.csv missing from meta.json are
+        looked up by name in the registry too.
+        """
+        out: dict[str, str | None] = {}
+        labels = list(dict.fromkeys([*self.extractors, *self.results["extractor"].astype(str)]))
+        for label in labels:
+            entry = self.extractors.get(label)
+            entry = entry if isinstance(entry, dict) else {}
+            kind = (entry.get("tags") or {}).get("kind")
+            if kind is None:
+                kind = _kind_from_registry(str(entry.get("name") or label), entry.get("params"))
+            out[label] = str(kind) if kind else None
+        return out
+
+    @property
     def sections(self) -> list[str]:
         """The report sections the protocol asks for.
 
@@ -188,6 +226,27 @@ class ResultsFolder:
     def class_names(self) -> list[str]:
         """``dataset.class_names`` (may be empty)."""
         return [str(c) for c in ((self.meta.get("dataset") or {}).get("class_names") or [])]
+
+
+def _kind_from_registry(name: str, params: object) -> str | None:
+    """The ``kind`` tag of the extractor registered as ``name`` (None if unknown)."""
+    from transfer._tags import component_tags
+    from transfer.registry import EXTRACTORS, load_components
+
+    try:
+        load_components()
+        factory = EXTRACTORS.get(name)
+    except (KeyError, ValueError, ImportError):
+        return None
+    try:  # __init__ only stores its arguments, so this loads nothing
+        component = factory(**(params if isinstance(params, dict) else {}))
+    except (TypeError, ValueError):
+        try:
+            component = factory()
+        except (TypeError, ValueError):
+            return None
+    kind = component_tags(component).get("kind")
+    return str(kind) if kind else None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -318,6 +377,19 @@ class Report:
     rendered : list or None
         The rendered sections, cached by
         :func:`transfer.report.sections.render_sections`.
+    kinds : dict
+        Extractor label -> ``"learned"``, ``"handcrafted"`` or None.
+    fold_scores : DataFrame or None
+        :func:`transfer.report.stats.fold_scores` of the primary metric.
+    items : DataFrame or None
+        :func:`transfer.report.stats.item_outcomes` of the per-item file.
+    headline : Comparison or None
+        The best learned cell against the best handcrafted cell (None unless
+        the run has cells of both kinds).
+    noise : dict
+        The cells within noise of the best (see
+        :func:`transfer.report.stats.within_noise`) -> their comparison
+        with the best (None for the best itself).
     """
 
     folder: ResultsFolder
@@ -334,6 +406,11 @@ class Report:
     figures: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     rendered: list | None = field(default=None, repr=False)
+    kinds: dict[str, str | None] = field(default_factory=dict)
+    fold_scores: pd.DataFrame | None = None
+    items: pd.DataFrame | None = None
+    headline: Comparison | None = None
+    noise: dict[tuple[str, str], Comparison | None] = field(default_factory=dict)
 
     @property
     def meta(self) -> dict:
@@ -382,11 +459,13 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
     primary = folder.primary_metric
     metrics = [primary] + [m for m in metrics if m != primary]
     results = folder.results
-    summary = summarize(results, metrics, primary=primary)
+    higher = higher_is_better(primary)
+    summary = summarize(results, metrics, primary=primary, higher_is_better=higher)
     try:
-        best = best_pair(summary, primary)
+        best = best_pair(summary, primary, higher_is_better=higher)
     except ValueError:
         best = None
+    kinds = folder.kinds
     report = Report(
         folder=folder,
         summary=summary,
@@ -395,7 +474,20 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
         best=best,
         failed=failed_cells(results),
         with_figures=with_figures,
+        kinds=kinds,
+        fold_scores=fold_scores(results, primary),
     )
+    item_file = str(folder.protocol.get("item_file") or "")
+    per_item = folder.scores if item_file == "scores.csv" else folder.predictions
+    report.items = item_outcomes(per_item if per_item is not None else folder.scores)
+    if best is not None:
+        report.noise = within_noise(summary, primary, best, report.fold_scores, report.items)
+    report.headline = _headline(report)
+    summary["kind"] = [kinds.get(str(e)) or "" for e in summary["extractor"]]
+    summary["within_noise"] = [
+        (str(e), str(h)) in report.noise
+        for e, h in zip(summary["extractor"], summary["head"], strict=True)
+    ]
 
     pred = folder.predictions
     if (
@@ -415,6 +507,25 @@ def _prepare(folder: ResultsFolder, with_figures: bool) -> Report:
     if codes.shape[1]:
         report.binary_codes = codes
     return report
+
+
+def _headline(report: Report) -> Comparison | None:
+    """The best learned cell against the best handcrafted one (None without both kinds)."""
+    best: dict[str, tuple[str, str]] = {}
+    # summary is sorted best first, so the first cell of each kind is its best
+    for ext, head, mean in zip(
+        report.summary["extractor"],
+        report.summary["head"],
+        report.summary[f"{report.primary}_mean"],
+        strict=True,
+    ):
+        kind = report.kinds.get(str(ext))
+        if kind in KINDS and kind not in best and not pd.isna(mean):
+            best[kind] = (str(ext), str(head))
+    if len(best) < len(KINDS):
+        return None
+    learned, handcrafted = (best[k] for k in KINDS)
+    return compare_cells(learned, handcrafted, report.fold_scores, report.items)
 
 
 def _jsonable(value: Any) -> Any:
@@ -441,7 +552,10 @@ def summary_json(report: Report) -> dict:
     -------
     dict
         JSON-ready (NaN becomes None): ``name``, ``primary_metric``,
-        ``metrics``, ``best``, ``sections`` (those the protocol asked for),
+        ``metrics``, ``best``, ``learned_vs_handcrafted`` (the headline:
+        both cells, ``delta`` = learned - handcrafted in metric units, the
+        test, ``p``, ``n``), ``within_noise`` (the cells marked, with their
+        p-value against the best), ``sections`` (those the protocol asked for),
         ``failed`` (the failed cells), ``summary`` and ``meta``.
     """
     best = None
@@ -455,12 +569,35 @@ def summary_json(report: Report) -> dict:
             "std": row[f"{report.primary}_std"],
             "n_folds": row["n_folds"],
         }
+    headline = None
+    comp = report.headline
+    if comp is not None:
+        headline = {
+            "learned": {"extractor": comp.a[0], "head": comp.a[1], "mean": comp.mean_a},
+            "handcrafted": {"extractor": comp.b[0], "head": comp.b[1], "mean": comp.mean_b},
+            "metric": report.primary,
+            "delta": comp.delta,
+            "test": comp.test.name if comp.test else None,
+            "p": comp.test.p if comp.test else None,
+            "n": comp.test.n if comp.test else None,
+            "over": comp.test.over if comp.test else None,
+            "no_test_reason": comp.reason or None,
+        }
     return _jsonable(
         {
             "name": report.meta.get("name"),
             "primary_metric": report.primary,
             "metrics": report.metrics,
             "best": best,
+            "learned_vs_handcrafted": headline,
+            "within_noise": [
+                {
+                    "extractor": cell[0],
+                    "head": cell[1],
+                    "p": c.test.p if c is not None and c.test is not None else None,
+                }
+                for cell, c in report.noise.items()
+            ],
             "sections": report.sections,
             "failed": report.failed.to_dict(orient="records"),
             "summary": report.summary.to_dict(orient="records"),
@@ -480,7 +617,10 @@ def build_report(results_dir: str | os.PathLike) -> dict[str, Path]:
     Returns
     -------
     dict of str to Path
-        Keys ``"summary_csv"``, ``"summary_json"``, ``"markdown"``, ``"html"``.
+        Keys ``"summary_csv"``, ``"summary_json"``, ``"markdown"``, ``"html"``;
+        for a sweep's folder (``sweep.json``), those of
+        :func:`transfer.recipes.sweep_report.build_sweep_report`, after each
+        point's own report is rebuilt.
 
     Raises
     ------
@@ -493,6 +633,13 @@ def build_report(results_dir: str | os.PathLike) -> dict[str, Path]:
     from transfer.report.html import render_html
     from transfer.report.markdown import render_markdown
 
+    if (Path(results_dir) / "sweep.json").is_file():
+        # a sweep's folder: every point's own report, then the curve page
+        from transfer.recipes.sweep_report import build_sweep_report, point_folders
+
+        for point in point_folders(results_dir):
+            build_report(point)
+        return build_sweep_report(results_dir)
     folder = load_results(results_dir)
     report = _prepare(folder, with_figures=True)
     path = folder.path

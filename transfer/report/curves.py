@@ -48,7 +48,7 @@ def _draw(report: Report, key: str, curves: object, plot: str) -> str:
     if report.with_figures:
         from transfer.report import plots
 
-        fig, note = getattr(plots, plot)(curves, report.summary, report.primary)
+        fig, note = getattr(plots, plot)(curves, report.summary, report.primary, kinds=report.kinds)
         report.figures[key] = plots.figure_to_data_uri(fig)
         report.notes[key] = note
     return report.notes.get(key, "")
@@ -62,7 +62,8 @@ def cmc_section(report: Report) -> Section:
     note = _draw(report, "cmc", report.cmc, "cmc_plot")
     caption = (
         "Cumulative match characteristic: the fraction of probes whose true identity "
-        "is among the top-k gallery matches, averaged over folds."
+        "is among the top-k gallery matches, averaged over folds; learned extractors in "
+        "blues (solid), handcrafted ones in oranges (dashed)."
         + (f" {escape(note)}" if note else "")
     )
     return Section(
@@ -84,7 +85,8 @@ def roc_section(report: Report) -> Section:
         f"ROC curves of the test pairs, vertically averaged over {_folds_text(n)}: each "
         "fold's true positive rate is interpolated on a common log-spaced false positive "
         "rate grid (10<sup>-3</sup> to 1) and the rates are averaged. One panel per head, "
-        "one line per extractor (same colour in every panel); the legend gives the mean AUC "
+        "one line per extractor (same colour in every panel: learned in blues, solid; "
+        "handcrafted in oranges, dashed); the legend gives the mean AUC "
         "over folds. Dotted lines mark FAR = 10<sup>-3</sup> and 10<sup>-2</sup>, the dashed "
         "diagonal is chance. The curves sweep every threshold; the accuracy in the tables "
         "uses the threshold chosen on the training pairs." + (f" {escape(note)}" if note else "")
@@ -114,7 +116,9 @@ def scores_section(report: Report) -> Section | None:
         from transfer.report import plots
 
         heads = best_heads(report.summary, report.primary)
-        fig, note = plots.score_histograms(scores, heads, report.summary, report.primary)
+        fig, note = plots.score_histograms(
+            scores, heads, report.summary, report.primary, kinds=report.kinds
+        )
         if fig is None:
             return None
         report.figures["scores"] = plots.figure_to_data_uri(fig)

@@ -10,6 +10,8 @@ binary-code table from the heads' tags.
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +20,9 @@ import pandas as pd
 from transfer.report.html import definition_list, escape, figure, plain, table
 from transfer.report.markdown import fenced, kv_table, markdown_table, text
 from transfer.report.sections import Section, metric_notes, register_section
+from transfer.report.stats import format_p
 from transfer.report.tables import (
+    KINDS,
     best_cell,
     binary_code_table,
     display_extraction,
@@ -26,8 +30,13 @@ from transfer.report.tables import (
     fit_time_pivot,
     format_duration,
     format_mean_std,
+    format_value,
+    group_by_kind,
     higher_is_better,
+    most_confused_classes,
     pivot,
+    worst_items,
+    worst_pairs,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +45,8 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 _PIVOT_CORNER = "extractor \\ head"
+#: Most classes drawn in the confusion matrix; above it, the most confused ones.
+MAX_CONFUSION_CLASSES = 15
 
 
 def _folds_text(n: int) -> str:
@@ -89,8 +100,79 @@ def _best_pair_text(report: Report) -> tuple[str, str, str] | None:
     p = report.primary
     n = int(row["n_folds"])
     value = format_mean_std(row[f"{p}_mean"], row[f"{p}_std"])
-    tail = f"(mean ± std over {_folds_text(n)}; {len(report.summary)} pairs compared)"
+    tail = f"(mean ± std over {_folds_text(n)}; {len(report.summary)} cells compared)"
     return f"{p} = ", value, tail
+
+
+def _in_unit_range(report: Report) -> bool:
+    values = report.summary[f"{report.primary}_mean"].astype(float).dropna()
+    return bool(len(values)) and values.min() >= 0.0 and values.max() <= 1.0
+
+
+def _delta_text(report: Report, delta: float) -> str:
+    """``"+1.2 points"`` (percentage points for metrics in [0, 1]), else metric units."""
+    if _in_unit_range(report):
+        return f"{'+' if delta >= 0 else '-'}{format_value(abs(delta) * 100, 1)} points"
+    return f"{'+' if delta >= 0 else '-'}{format_value(abs(delta))}"
+
+
+def _cell_value(report: Report, cell: tuple[str, str]) -> str:
+    s = report.summary
+    row = s[(s["extractor"] == cell[0]) & (s["head"] == cell[1])].iloc[0]
+    p = report.primary
+    return format_mean_std(row[f"{p}_mean"], row[f"{p}_std"])
+
+
+def headline_text(report: Report) -> tuple[str, str] | None:
+    """The headline: best learned vs best handcrafted, as (lead, detail) plain text.
+
+    Parameters
+    ----------
+    report : Report
+        A prepared report.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        ``("best learned vs best handcrafted: Δ = +1.2 points", "(paired
+        t-test over 5 folds, p = 0.042): learned mobilenet + svm 0.990 ±
+        0.010, handcrafted lbp + svm 0.978 ± 0.012")``; None when the run
+        lacks one of the kinds.
+    """
+    comp = report.headline
+    if comp is None:
+        return None
+    lead = f"Best learned vs best handcrafted: Δ = {_delta_text(report, comp.delta)}"
+    test = comp.test.describe() if comp.test is not None else comp.reason
+    direction = "" if higher_is_better(report.primary) else f"; lower {report.primary} is better"
+    detail = (
+        f"({test}{direction}): learned {comp.a[0]} + {comp.a[1]} {_cell_value(report, comp.a)}, "
+        f"handcrafted {comp.b[0]} + {comp.b[1]} {_cell_value(report, comp.b)} "
+        f"({report.primary}, {'one split' if report.n_folds == 1 else 'mean ± std over folds'})"
+    )
+    return lead, detail
+
+
+def _kinds_missing_text(report: Report) -> str | None:
+    present = {report.kinds.get(str(e)) for e in report.summary["extractor"]}
+    if report.headline is not None or not len(report.summary):
+        return None
+    if present <= {None}:
+        return "No extractor says whether it is learned or handcrafted: no comparison."
+    only = sorted(k for k in present if k)
+    return f"Every extractor is {' / '.join(only)}: no learned vs handcrafted comparison."
+
+
+#: How the tables and the headline mark noise; printed on the page.
+NOISE_RULE = (
+    "Within noise of the best (highlighted, best mean in bold colour): every cell whose "
+    "paired test against the best cell does not reject equality at p < 0.05: a paired "
+    "t-test on the fold scores below 6 folds, a Wilcoxon signed-rank test from 6 folds on, "
+    "and, for a single split, an exact McNemar test on the per-item outcomes "
+    "(predictions.csv / scores.csv). Where no test is possible, cells whose mean lies "
+    "within one standard deviation (over folds) of the best's. Cross-validation folds share "
+    "training images, so these p-values are optimistic: read them as a guide to noise."
+)
 
 
 def _dataset_items(report: Report) -> list[tuple[str, object]]:
@@ -140,18 +222,44 @@ def overview_section(report: Report) -> Section:
     """The best pair, then cards for the dataset, the protocol and the components."""
     best = _best_pair_text(report)
     html, md = [], []
+    callout = []
+    headline = headline_text(report)
+    if headline is not None:
+        lead, detail = headline
+        callout.append(
+            f'<p class="headline"><strong class="delta">{escape(lead)}</strong> '
+            f"{escape(detail)}</p>"
+        )
+        md += [f"**{text(lead)}** {text(detail)}", ""]
+    else:
+        missing = _kinds_missing_text(report)
+        if missing:
+            callout.append(f"<p>{escape(missing)}</p>")
+            md += [text(missing), ""]
     if best is not None:
         row = report.best_row
         head, value, tail = best
-        html.append(
-            '<div class="callout">Best pair: '
-            f"<strong>{escape(row['extractor'])}</strong> + <strong>{escape(row['head'])}"
-            f"</strong>, {escape(head)}<strong>{escape(value)}</strong> {escape(tail)}</div>"
+        n_noise = len(report.noise) - 1
+        noise = (
+            f"{n_noise} other cell{'s' * (n_noise != 1)} within noise of it (marked in the "
+            "tables; rule under the first table)"
+            if n_noise > 0
+            else "no other cell within noise of it"
+        )
+        kind = report.kinds.get(str(row["extractor"]))
+        kind_text = f" ({kind})" if kind else ""
+        callout.append(
+            f"<p>Best cell: <strong>{escape(row['extractor'])}</strong>{escape(kind_text)} + "
+            f"<strong>{escape(row['head'])}</strong>, {escape(head)}<strong>{escape(value)}"
+            f"</strong> {escape(tail)}; {escape(noise)}.</p>"
         )
         md += [
-            f"**Best pair:** {text(row['extractor'])} + {text(row['head'])}, {head}{value} {tail}",
+            f"**Best cell:** {text(row['extractor'])}{kind_text} + {text(row['head'])}, "
+            f"{head}{value} {tail}; {noise}.",
             "",
         ]
+    if callout:
+        html.append('<div class="callout">' + "".join(callout) + "</div>")
     description = report.folder.protocol.get("description")
     proto_html = f'<p class="description">{escape(description)}</p>' if description else ""
     cards = [
@@ -189,31 +297,104 @@ def _generic_notes(report: Report, metric: str) -> list[str]:
     return notes
 
 
+def _kind_classes(report: Report, labels: list[str]) -> dict[str, str]:
+    return {
+        label: f"kind-{report.kinds[label]}" for label in labels if report.kinds.get(label) in KINDS
+    }
+
+
+def _kind_pivot(report: Report, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pivot of ``metric`` (strings and floats), rows grouped learned / handcrafted."""
+    shown = pivot(report.summary, metric)
+    values = pivot(report.summary, metric, formatted=False)
+    order = group_by_kind([str(e) for e in shown.index], report.kinds)
+    shown, values = shown.loc[order], values.loc[order]
+    if any(report.kinds.get(e) for e in order):
+        shown.insert(0, "kind", [report.kinds.get(e) or "" for e in order])
+    return shown, values
+
+
+def _vs_best(report: Report) -> list[str]:
+    """The "vs best" column of the ranked table: best, ≈ (p = ...), or empty."""
+    out = []
+    for ext, head in zip(report.summary["extractor"], report.summary["head"], strict=True):
+        cell = (str(ext), str(head))
+        if cell not in report.noise:
+            out.append("")
+        elif report.noise[cell] is None:
+            out.append("best")
+        else:
+            comp = report.noise[cell]
+            out.append("≈ " + (format_p(comp.test.p) if comp.test else "within 1 std"))
+    return out
+
+
 @register_section("results", title="Results", order=20, always=True)
 def results_section(report: Report) -> Section:
     """Mean ± std of every metric per extractor and head, and the ranked pairs."""
     html, md = [], []
+    rows = [str(e) for e in dict.fromkeys(report.summary["extractor"].astype(str))]
+    row_classes = _kind_classes(report, rows)
     for metric in report.metrics:
-        shown = pivot(report.summary, metric)
-        best = best_cell(pivot(report.summary, metric, formatted=False), metric)
+        shown, values = _kind_pivot(report, metric)
+        best = best_cell(values, metric)
+        noise: set = set()
+        if metric == report.primary and report.best is not None:
+            best = report.best
+            noise = set(report.noise) - {best}
         notes = _generic_notes(report, metric) + metric_notes(report, metric)
         html.append(f"<h3>{escape(metric)}: extractor &times; head</h3>")
-        html.append(table(shown, index=True, corner=_PIVOT_CORNER, classes="pivot", best=best))
         html.append(
-            '<p class="note">Mean ± sample standard deviation (ddof=1) over folds; '
-            "the highlighted cell is the best mean. A bare mean means a single fold.</p>"
+            table(
+                shown,
+                index=True,
+                corner=_PIVOT_CORNER,
+                classes="pivot",
+                best=best,
+                noise=noise,
+                row_classes=row_classes,
+            )
         )
+        html.append(
+            '<p class="note">Mean ± sample standard deviation (ddof=1) over folds, '
+            "learned extractors first, then handcrafted (coloured bar: "
+            '<span class="kind-tag-learned">learned</span> / '
+            '<span class="kind-tag-handcrafted">handcrafted</span>); '
+            "the highlighted cell is the best mean"
+            + (", dashed cells are within noise of it" if noise else "")
+            + ". A bare mean means a single fold.</p>"
+        )
+        if metric == report.primary:
+            html.append(f'<p class="note">{escape(NOISE_RULE)}</p>')
         html += [f'<p class="note">{escape(note)}</p>' for note in notes]
         md += [f"### {metric}: extractor \N{MULTIPLICATION SIGN} head", ""]
-        md.append(markdown_table(shown, index=True, corner=_PIVOT_CORNER, bold=best))
-        md += ["", "Mean ± sample std (ddof=1) over folds; best mean in bold.", ""]
+        bold = [best, *sorted(noise)] if best is not None else None
+        md.append(markdown_table(shown, index=True, corner=_PIVOT_CORNER, bold=bold))
+        md += [
+            "",
+            "Mean ± sample std (ddof=1) over folds, learned extractors first; "
+            + (
+                "bold: the best mean and every cell within noise of it."
+                if noise
+                else "best mean in bold."
+            ),
+            "",
+        ]
+        if metric == report.primary:
+            md += [NOISE_RULE, ""]
         for note in notes:
             md += [note, ""]
     plots: tuple[str, ...] = ()
     if report.with_figures:
         from transfer.report import plots as draw
 
-        fig = draw.bar_chart(report.summary, report.primary)
+        fig = draw.bar_chart(
+            report.summary,
+            report.primary,
+            kinds=report.kinds,
+            folds=report.fold_scores,
+            noise=set(report.noise),
+        )
         report.figures["bars"] = draw.figure_to_data_uri(fig)
     if "bars" in report.figures:
         plots = ("bar chart",)
@@ -221,15 +402,25 @@ def results_section(report: Report) -> Section:
         figure(
             report.figures.get("bars"),
             f"Bar chart of {report.primary} per extractor and head",
-            f"{escape(report.primary)} per extractor (x) and head (bars); "
-            "error bars are ± one standard deviation over folds.",
+            f"{escape(report.primary)} per extractor (x; learned in blues, handcrafted in "
+            "oranges, one shade per head) and head (bars); error bars are ± one standard "
+            "deviation over folds, dots the single folds, a star the cells within noise of "
+            "the best. The axis is fitted to the values: it does not start at 0.",
             "fig-bars",
         )
     )
     html.append('<h3 id="summary">All pairs, best first</h3>')
     ranked = display_summary(report.summary, report.metrics)
+    ranked.insert(2, "kind", [report.kinds.get(str(e)) or "" for e in report.summary["extractor"]])
+    if report.noise:
+        ranked.insert(4, "vs best", _vs_best(report))
     best_row = (0, report.primary) if report.best is not None and len(ranked) else None
-    html.append(table(ranked, classes="summary", best=best_row))
+    ranked_classes = {
+        i: f"kind-{report.kinds.get(str(e))}"
+        for i, e in enumerate(report.summary["extractor"])
+        if report.kinds.get(str(e)) in KINDS
+    }
+    html.append(table(ranked, classes="summary", best=best_row, row_classes=ranked_classes))
     md += ["### All pairs, best first", "", markdown_table(ranked)]
     return Section(html="".join(html), markdown="\n".join(md), plots=plots)
 
@@ -256,8 +447,13 @@ def binary_codes_section(report: Report) -> Section | None:
     if codes is None or not codes.shape[1]:
         return None
     values = binary_code_table(report.summary, report.folder.heads, report.primary, formatted=False)
+    order = group_by_kind([str(e) for e in codes.index], report.kinds)
+    codes, values = codes.loc[order], values.loc[order]
     best = best_cell(values, report.primary)
-    html = table(codes, index=True, corner="extractor", classes="pivot", best=best) + (
+    rows = _kind_classes(report, order)
+    html = table(
+        codes, index=True, corner="extractor", classes="pivot", best=best, row_classes=rows
+    ) + (
         '<p class="note">'
         + _BINARY_NOTE.format(
             metric=escape(report.primary), quote="&ldquo;", unquote="&rdquo;"
@@ -316,6 +512,14 @@ def confusion_section(report: Report) -> Section | None:
     def name(i: int) -> str:
         return names[i] if names is not None else str(i)
 
+    shown = np.arange(n)
+    subset = ""
+    if n > MAX_CONFUSION_CLASSES:
+        shown = most_confused_classes(cm, MAX_CONFUSION_CLASSES)
+        subset = (
+            f" Only the {MAX_CONFUSION_CLASSES} of {n} classes with the most errors (images "
+            "of the class misread plus images misread as it) are drawn, most first."
+        )
     if report.with_figures:
         from transfer.report import plots as draw
 
@@ -324,7 +528,11 @@ def confusion_section(report: Report) -> Section | None:
         mask = (pred["extractor"] == best[0]) & (pred["head"] == best[1])
         n_folds = int(pred.loc[mask, "fold"].nunique()) if "fold" in pred else 1
         title = f"{best[0]} + {best[1]} (summed over {_folds_text(n_folds)})"
-        report.figures["confusion"] = draw.figure_to_data_uri(draw.confusion_plot(cm, names, title))
+        sub = cm[np.ix_(shown, shown)]
+        sub_names = [name(int(i)) for i in shown]
+        report.figures["confusion"] = draw.figure_to_data_uri(
+            draw.confusion_plot(sub, sub_names, title)
+        )
     total = int(cm.sum())
     acc = float(np.trace(cm)) / total if total else float("nan")
     off = cm.copy()
@@ -335,10 +543,9 @@ def confusion_section(report: Report) -> Section | None:
         for i, j in (np.unravel_index(k, off.shape) for k in flat)
         if off[i, j] > 0
     ]
-    labels = "" if n <= 50 else " Class labels are omitted above 50 classes."
     caption = (
         f"Rows: true class; columns: predicted class; {total} predictions summed over folds, "
-        f"{acc:.3f} on the diagonal.{labels}"
+        f"{format_value(acc)} on the diagonal.{subset}"
     )
     html = [
         f"<p><strong>{escape(report.best[0])}</strong> + "
@@ -355,6 +562,92 @@ def confusion_section(report: Report) -> Section | None:
 
 
 # ---------------------------------------------------------------------------
+# Sample images after the transforms; the hardest test images / pairs
+# ---------------------------------------------------------------------------
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Most images of samples/ laid out in the strip.
+MAX_SAMPLES = 12
+
+
+def _data_uri(path: Path) -> str:
+    mime = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+@register_section("samples", title="Sample images", nav="Samples", order=15, always=True)
+def samples_section(report: Report) -> Section | None:
+    """A strip of sample images after the transforms: ``samples.png`` or ``samples/``."""
+    folder = report.folder.path
+    strip = folder / "samples.png"
+    files: list[Path] = []
+    if strip.is_file():
+        files = [strip]
+    elif (folder / "samples").is_dir():
+        files = sorted(
+            p for p in (folder / "samples").iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES
+        )[:MAX_SAMPLES]
+    if not files:
+        return None
+    transforms = ((report.meta.get("dataset") or {}).get("transforms")) or []
+    steps = ", ".join(plain(t) for t in transforms) if transforms else "none"
+    caption = f"Images as the extractors see them, after the transforms ({steps})."
+    if len(files) == 1:
+        body = figure(_data_uri(files[0]), "Sample images", escape(caption), "fig-samples")
+    else:
+        imgs = "".join(
+            f'<figure class="sample"><img src="{escape(_data_uri(p))}" alt="{escape(p.name)}">'
+            f"<figcaption>{escape(p.name)}</figcaption></figure>"
+            for p in files
+        )
+        body = f'<div class="samples">{imgs}</div><p class="note">{escape(caption)}</p>'
+    names = ", ".join(p.name for p in files)
+    markdown = f"{text(caption)} In report.html; files: {text(names)}."
+    return Section(html=body, markdown=markdown, plots=("sample images",))
+
+
+@register_section("worst", title="Hardest test items", nav="Errors", order=75, always=True)
+def worst_section(report: Report) -> Section | None:
+    """The best cell's misclassified images, or its worst pairs, with their files."""
+    if report.best is None:
+        return None
+    ext, head = report.best
+    html, md = [], []
+    pred = report.folder.predictions
+    if pred is not None and {"y_true", "y_pred"} <= set(pred.columns) and len(pred):
+        frame = worst_items(pred, ext, head)
+        if len(frame):
+            note = (
+                f"Test images {ext} + {head} misclassified, hardest first: the folds of this "
+                "cell that got the image wrong, then how many predictions of all the run's "
+                "cells (every extractor x head x fold) got it wrong. Paths are relative to "
+                "the dataset folder."
+            )
+            html += [table(frame, classes="worst"), f'<p class="note">{escape(note)}</p>']
+            md += [markdown_table(frame), "", text(note)]
+    scores = report.folder.scores
+    needed = {"extractor", "head", "left", "right", "same", "score", "threshold"}
+    if scores is not None and needed <= set(scores.columns) and len(scores):
+        frame = worst_pairs(scores, ext, head)
+        if len(frame):
+            shown = frame.assign(
+                score=[format_value(v) for v in frame["score"]],
+                threshold=[format_value(v) for v in frame["threshold"]],
+                margin=[format_value(v) for v in frame["margin"]],
+            )
+            note = (
+                f"Test pairs {ext} + {head} got wrong, furthest past the threshold first "
+                "(margin, in score units): same-identity pairs scored below it (false "
+                "rejects) and different-identity pairs above it (false accepts)."
+            )
+            html += [table(shown, classes="worst"), f'<p class="note">{escape(note)}</p>']
+            md += [markdown_table(shown), "", text(note)]
+    if not html:
+        return None
+    return Section(html="".join(html), markdown="\n".join(md))
+
+
+# ---------------------------------------------------------------------------
 # Timing, environment and provenance, recipe
 # ---------------------------------------------------------------------------
 
@@ -366,7 +659,12 @@ def timing_section(report: Report) -> Section:
     ext = report.folder.extraction
     cache_note = "For features loaded from the cache, seconds is the load time."
     if ext is not None and len(ext):
-        html += [table(display_extraction(ext), classes="extraction")]
+        by_row = {
+            i: f"kind-{report.kinds.get(str(e))}"
+            for i, e in enumerate(ext["extractor"])
+            if report.kinds.get(str(e)) in KINDS
+        }
+        html += [table(display_extraction(ext), classes="extraction", row_classes=by_row)]
         html.append(f'<p class="note">{cache_note}</p>')
         md += [markdown_table(display_extraction(ext)), "", cache_note, ""]
     else:
@@ -375,7 +673,13 @@ def timing_section(report: Report) -> Section:
     for what, column in (("fit", "fit_seconds_mean"), ("predict", "predict_seconds_mean")):
         heading = f"Head {what} time (seconds per fold, mean)"
         frame = fit_time_pivot(report.summary, column)
-        html += [f"<h3>{heading}</h3>", table(frame, index=True, corner=_PIVOT_CORNER)]
+        order = group_by_kind([str(e) for e in frame.index], report.kinds)
+        frame = frame.loc[order]
+        rows = _kind_classes(report, order)
+        html += [
+            f"<h3>{heading}</h3>",
+            table(frame, index=True, corner=_PIVOT_CORNER, row_classes=rows),
+        ]
         md += [f"### {heading}", "", markdown_table(frame, index=True, corner="extractor"), ""]
     return Section(html="".join(html), markdown="\n".join(md))
 

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from transfer.report.tables import KIND_COLORS
+
 if TYPE_CHECKING:
     from transfer.report import Report
 
-__all__ = ["definition_list", "escape", "figure", "plain", "render_html", "table"]
+__all__ = ["CSP", "CSS", "definition_list", "escape", "figure", "plain", "render_html", "table"]
 
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+#: The pages' Content-Security-Policy and style sheet (shared by every page the
+#: toolkit writes: reports, sweeps, comparisons): no external resource loads.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-_CSS = """
+CSS = (
+    """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa;
         --accent: #0b5cad; --best: #d5f5dd; --best-line: #1a7f37; }
 * { box-sizing: border-box; }
@@ -77,7 +82,21 @@ footer { margin-top: 40px; color: var(--muted); font-size: 0.85em;
            margin: 18px 0; }
 .warning h2 { margin: 0 0 6px; border: 0; font-size: 1.15em; color: #a40e26; }
 .warning td { white-space: normal; }
+.headline { font-size: 1.12em; }
+.samples { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0; }
+figure.sample { margin: 0; }
+figure.sample img { height: 96px; width: auto; image-rendering: pixelated; }
+.headline .delta { font-size: 1.15em; }
+table.pivot td.noise { background: #ecf8ef; outline: 1px dashed var(--best-line);
+         outline-offset: -2px; }
 """
+    # one hue per extractor kind, the same as the plots'
+    + "".join(
+        f"th.kind-{kind}, td.kind-{kind} {{ border-left: 5px solid {color}; }}\n"
+        f".kind-tag-{kind} {{ color: {color}; font-weight: 600; }}\n"
+        for kind, color in KIND_COLORS.items()
+    )
+)
 
 
 def escape(value: object) -> str:
@@ -114,7 +133,7 @@ def plain(value: object) -> str:
 
 
 def _looks_numeric(text: str) -> bool:
-    t = text.replace(",", "").replace(" ± ", "").replace(".", "").replace("-", "")
+    t = text.replace(",", "").replace(" ± ", "").replace(".", "").replace("-", "").replace("+", "")
     return t.isdigit()
 
 
@@ -124,7 +143,9 @@ def table(
     index: bool = False,
     corner: str = "",
     classes: str = "",
-    best: tuple[object, object] | None = None,
+    best: tuple[object, object] | Collection[tuple[object, object]] | None = None,
+    noise: Collection[tuple[object, object]] = (),
+    row_classes: Mapping[object, str] | None = None,
 ) -> str:
     """A frame as an HTML table.
 
@@ -138,8 +159,12 @@ def table(
         Header of the index column.
     classes : str, default ""
         The table's ``class`` attribute.
-    best : tuple of (row label, column), optional
-        A cell to highlight (class ``best``).
+    best : tuple of (row label, column), or a collection of them, optional
+        Cells to highlight (class ``best``).
+    noise : collection of (row label, column), default ()
+        Cells within noise of the best (class ``noise``, a lighter mark).
+    row_classes : mapping, optional
+        Row label -> class of that row's cells (``kind-learned``, say).
 
     Returns
     -------
@@ -147,18 +172,28 @@ def table(
         The table in a horizontally scrolling ``div``; numeric cells get
         class ``num`` (right-aligned).
     """
+    bests = _cells(best)
+    noisy = _cells(noise)
     head = [f"<th>{escape(corner)}</th>"] if index else []
     head += [f'<th scope="col">{escape(c)}</th>' for c in frame.columns]
     rows = []
     for label, row in frame.iterrows():
-        cells = [f'<th scope="row" class="rowhead">{escape(label)}</th>'] if index else []
-        for col, value in row.items():
+        row_cls = (row_classes or {}).get(label, "")
+        head_cls = " ".join(["rowhead", *([row_cls] if row_cls else [])])
+        cells = (
+            [f'<th scope="row" class="{escape(head_cls)}">{escape(label)}</th>'] if index else []
+        )
+        for k, (col, value) in enumerate(row.items()):
             text = plain(value)
             cls = []
             if _looks_numeric(text):
                 cls.append("num")
-            if best is not None and (label, col) == best:
+            if row_cls and not index and k == 0:
+                cls.append(row_cls)
+            if (label, col) in bests:
                 cls.append("best")
+            elif (label, col) in noisy:
+                cls.append("noise")
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells.append(f"<td{attr}>{escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -167,6 +202,15 @@ def table(
         f'<div class="table-wrap"><table{cls_attr}><thead><tr>{"".join(head)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _cells(cells: object) -> set:
+    """``None``, one ``(row, column)`` tuple or a collection of them, as a set."""
+    if cells is None:
+        return set()
+    if isinstance(cells, tuple) and len(cells) == 2 and not isinstance(cells[0], tuple):
+        return {cells}
+    return {tuple(c) for c in cells}
 
 
 def definition_list(items: Iterable[tuple[str, object]]) -> str:
@@ -279,7 +323,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
         f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

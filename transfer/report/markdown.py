@@ -12,10 +12,9 @@ this module has its own small GitHub-flavoured table formatter,
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -26,23 +25,41 @@ if TYPE_CHECKING:
 __all__ = ["fenced", "kv_table", "markdown_table", "render_markdown", "text"]
 
 
+# Only what Markdown would otherwise read as markup is escaped, with a backslash
+# (CommonMark: any ASCII punctuation can be backslash-escaped), so that the
+# file reads as plain text too: "AT&T" stays "AT&T" (an HTML escape would
+# show "AT&amp;T" in a text editor), "extractor \ head" keeps one backslash.
+_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~])")  # a backslash that would escape
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # "&amp;" would show as "&"
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # "<b>", "</x>", "<!--" would be raw HTML
+
+
+def _inline(value: object) -> str:
+    """Text that Markdown shows as it is: markup characters backslash-escaped."""
+    text = _BACKSLASH.sub(r"\\\\", str(value))
+    return _TAG.sub(r"\\<", _ENTITY.sub(r"\\&", text))
+
+
 def _cell(value: object) -> str:
-    """One table cell: no newlines, pipes and backslashes escaped."""
+    """One table cell: no newlines, pipes and Markdown markup escaped."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     if not isinstance(value, str):
         value = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
-    text = html.escape(str(value), quote=False).replace("\\", "\\\\").replace("|", "\\|")
+    text = _inline(value).replace("|", "\\|")
     return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 
 def _is_numeric(text: str) -> bool:
-    t = text.replace(",", "").replace(" ± ", "").replace(".", "").replace("-", "")
+    t = text.replace(",", "").replace(" ± ", "").replace(".", "").replace("-", "").replace("+", "")
     return t.isdigit()
 
 
 def markdown_table(
-    frame: pd.DataFrame, index: bool = False, corner: str = "", bold: tuple | None = None
+    frame: pd.DataFrame,
+    index: bool = False,
+    corner: str = "",
+    bold: tuple | Collection[tuple] | None = None,
 ) -> str:
     """Format a frame as a GitHub-flavoured Markdown table.
 
@@ -54,8 +71,8 @@ def markdown_table(
         Whether to write the index as the first column.
     corner : str, default ""
         Header of the index column.
-    bold : tuple of (row label, column), optional
-        A cell to write in bold (the best pair).
+    bold : tuple of (row label, column), or a collection of them, optional
+        Cells to write in bold (the best cell and those within noise of it).
 
     Returns
     -------
@@ -63,13 +80,17 @@ def markdown_table(
         The table, columns padded to equal width, numeric columns
         right-aligned; no trailing newline.
     """
+    if bold is not None and isinstance(bold, tuple) and len(bold) == 2:
+        if not isinstance(bold[0], tuple):
+            bold = [bold]
+    bolds = {tuple(c) for c in (bold or ())}
     headers = ([corner] if index else []) + [str(c) for c in frame.columns]
     rows: list[list[str]] = []
     for label, row in frame.iterrows():
         cells = [_cell(label)] if index else []
         for col, value in row.items():
             text = _cell(value)
-            if bold is not None and (label, col) == bold and text:
+            if (label, col) in bolds and text:
                 text = f"**{text}**"
             cells.append(text)
         rows.append(cells)
@@ -103,7 +124,7 @@ def _fence(text: str) -> str:
 
 
 def text(value: object) -> str:
-    """A paragraph of plain text for Markdown: HTML-escaped, surrounding space stripped.
+    """A paragraph of plain text for Markdown: markup escaped, surrounding space stripped.
 
     Parameters
     ----------
@@ -114,7 +135,7 @@ def text(value: object) -> str:
     -------
     str
     """
-    return html.escape(str(value).strip(), quote=False)
+    return _inline(str(value).strip())
 
 
 def fenced(code: str, language: str = "") -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from transfer.report.tables import KIND_CMAPS, KIND_COLORS, format_value, group_by_kind
 
 __all__ = [
     "bar_chart",
@@ -24,6 +26,9 @@ __all__ = [
     "confusion_plot",
     "figure_to_data_uri",
     "figure_to_png",
+    "fitted_limits",
+    "informative_ranks",
+    "kind_colors",
     "roc_plot",
     "score_histograms",
     "select_cmc_pairs",
@@ -96,8 +101,92 @@ def _ordered_unique(values: pd.Series) -> list:
     return list(dict.fromkeys(values.tolist()))
 
 
-def bar_chart(summary: pd.DataFrame, metric: str) -> Figure:
-    """Grouped bars: extractors on the x axis, one bar per head, std error bars.
+def kind_colors(
+    cells: Sequence[tuple[str, ...]] | Sequence[str],
+    kinds: Mapping[str, str | None] | None,
+    key: int | None = None,
+) -> dict:
+    """One colour per item: a shade of its kind's hue family (learned blues, handcrafted oranges).
+
+    Parameters
+    ----------
+    cells : sequence
+        The items to colour (extractor labels, or tuples whose element ``key``
+        is the extractor label), in the order their shades run (darkest first).
+    kinds : mapping of str to str or None
+        Extractor label -> kind. None, or an item of unknown kind, falls back
+        to the greys family.
+    key : int, optional
+        Which element of a tuple item names the extractor; None when the
+        items are the labels.
+
+    Returns
+    -------
+    dict
+        Item -> RGBA colour.
+    """
+    from matplotlib import colormaps
+
+    groups: dict[str, list] = {}
+    for item in cells:
+        label = item if key is None else item[key]
+        kind = (kinds or {}).get(str(label))
+        groups.setdefault(kind if kind in KIND_CMAPS else "", []).append(item)
+    out = {}
+    for kind, items in groups.items():
+        cmap = colormaps[KIND_CMAPS.get(kind, "Greys")]
+        shades = np.linspace(0.9, 0.45, len(items)) if len(items) > 1 else [0.75]
+        out.update({item: cmap(float(v)) for item, v in zip(items, shades, strict=True)})
+    return out
+
+
+def _kind_legend(ax, kinds: Mapping[str, str | None] | None, present: Sequence[str]) -> list:
+    """Legend handles naming the two hue families (only the kinds present)."""
+    from matplotlib.patches import Patch
+
+    found = {(kinds or {}).get(str(e)) for e in present}
+    return [
+        Patch(color=KIND_COLORS[k], label=f"{k} (shades of {KIND_CMAPS[k][:-1].lower()})")
+        for k in KIND_CMAPS
+        if k in found
+    ]
+
+
+def fitted_limits(values: np.ndarray, unit: bool) -> tuple[float, float]:
+    """A value axis fitted to the data: the range plus 8% margin (not from 0).
+
+    Parameters
+    ----------
+    values : ndarray
+        Every value drawn (means, mean ± std, single folds); NaN ignored.
+    unit : bool
+        Whether the metric lives in [0, 1]: the limits are then clipped to
+        [0, 1.005].
+
+    Returns
+    -------
+    tuple of (float, float)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, 0.01 if unit else abs(hi) * 0.02 or 1.0)
+    lo, hi = lo - 0.08 * span, hi + 0.08 * span
+    if unit:
+        lo, hi = max(lo, 0.0), min(hi, 1.005)
+    return lo, hi
+
+
+def bar_chart(
+    summary: pd.DataFrame,
+    metric: str,
+    kinds: Mapping[str, str | None] | None = None,
+    folds: pd.DataFrame | None = None,
+    noise: Collection[tuple[str, str]] = (),
+) -> Figure:
+    """Grouped bars: extractors on the x axis grouped by kind, one bar per head.
 
     Parameters
     ----------
@@ -105,20 +194,32 @@ def bar_chart(summary: pd.DataFrame, metric: str) -> Figure:
         The output of :func:`transfer.report.tables.summarize`.
     metric : str
         The metric to plot (``<metric>_mean`` / ``<metric>_std``).
+    kinds : mapping of str to str or None, optional
+        Extractor label -> ``"learned"`` / ``"handcrafted"``: learned
+        extractors come first, in blues, handcrafted ones in oranges (one
+        shade per head), and the legend names both families.
+    folds : DataFrame, optional
+        :func:`transfer.report.stats.fold_scores` of ``metric``: each fold
+        is drawn as a dot over its bar.
+    noise : collection of (str, str), default ()
+        Cells within noise of the best, marked with a star above the bar.
 
     Returns
     -------
     Figure
+        The value axis is fitted to the data (means, error bars and folds),
+        not started at 0, so that 0.91 and 0.99 do not look alike.
     """
-    extractors = _ordered_unique(summary["extractor"])
-    heads = _ordered_unique(summary["head"])
+    kinds = dict(kinds or {})
+    extractors = group_by_kind([str(e) for e in _ordered_unique(summary["extractor"])], kinds)
+    heads = [str(h) for h in _ordered_unique(summary["head"])]
     n_ext, n_head = len(extractors), len(heads)
     width = min(13.0, max(6.0, 1.0 + 0.35 * n_ext * max(n_head, 2)))
-    fig = _new_figure(width, 4.6)
+    fig = _new_figure(width, 4.8)
     ax = fig.add_subplot()
 
     lookup = {
-        (e, h): (m, s)
+        (str(e), str(h)): (m, s)
         for e, h, m, s in zip(
             summary["extractor"],
             summary["head"],
@@ -127,47 +228,81 @@ def bar_chart(summary: pd.DataFrame, metric: str) -> Figure:
             strict=True,
         )
     }
+    from matplotlib import colormaps
+
     bar_w = 0.8 / max(n_head, 1)
     x = np.arange(n_ext, dtype=float)
-    for j, (head, color) in enumerate(zip(heads, _colors(n_head), strict=True)):
-        pos, means, errs = [], [], []
+    shades = np.linspace(0.9, 0.45, n_head) if n_head > 1 else np.array([0.75])
+    drawn: list[float] = []
+    stars: list[tuple[float, float]] = []
+    rng = np.random.default_rng(0)  # fixed jitter: the PNG is reproducible
+    for j, head in enumerate(heads):
         for i, ext in enumerate(extractors):
             if (ext, head) not in lookup or np.isnan(lookup[ext, head][0]):
                 continue
             m, s = lookup[ext, head]
-            pos.append(x[i] - 0.4 + bar_w * (j + 0.5))
-            means.append(m)
-            errs.append(0.0 if np.isnan(s) else s)
-        ax.bar(
-            pos,
-            means,
-            width=bar_w * 0.92,
-            yerr=errs,
-            capsize=min(4.0, 20.0 / max(n_head, 1)),
-            color=color,
-            label=str(head),
-            error_kw={"elinewidth": 1, "ecolor": "#333333"},
-        )
+            kind = kinds.get(ext)
+            color = colormaps[KIND_CMAPS.get(kind or "", "Greys")](float(shades[j]))
+            pos = x[i] - 0.4 + bar_w * (j + 0.5)
+            ax.bar(
+                pos,
+                m,
+                width=bar_w * 0.92,
+                yerr=0.0 if np.isnan(s) else s,
+                capsize=min(4.0, 20.0 / max(n_head, 1)),
+                color=color,
+                edgecolor="#333333" if (ext, head) in noise else "none",
+                linewidth=0.8,
+                error_kw={"elinewidth": 1, "ecolor": "#333333"},
+            )
+            top = m + (0.0 if np.isnan(s) else s)
+            drawn += [m, top, m - (0.0 if np.isnan(s) else s)]
+            if folds is not None and (ext, head) in folds.columns:
+                v = folds[(ext, head)].dropna().to_numpy(float)
+                jitter = (rng.random(v.size) - 0.5) * bar_w * 0.5
+                ax.scatter(pos + jitter, v, s=9, color="#111111", alpha=0.7, zorder=3, linewidths=0)
+                drawn += list(v)
+                top = max([top, *v])
+            if (ext, head) in noise:
+                stars.append((pos, top))
+    values = summary[f"{metric}_mean"].astype(float)
+    unit = bool(len(values.dropna())) and values.min() >= 0 and values.max() <= 1
+    lo, hi = fitted_limits(np.asarray(drawn), unit)
+    span = hi - lo
+    for pos, top in stars:  # above the bar, its error bar and its folds, inside the axes
+        y = min(top, hi) + 0.03 * span
+        ax.scatter(pos, y, marker="*", s=28, color="#111111", zorder=4)
+    ax.set_ylim(lo, hi + 0.07 * span if stars else hi)
     ax.set_xticks(x)
     long_labels = n_ext > 6 or max((len(str(e)) for e in extractors), default=0) > 12
     ax.set_xticklabels(
-        [str(e) for e in extractors],
+        extractors,
         rotation=30 if long_labels else 0,
         ha="right" if long_labels else "center",
     )
+    for tick, ext in zip(ax.get_xticklabels(), extractors, strict=True):
+        tick.set_color(KIND_COLORS.get(kinds.get(ext) or "", "#333333"))
+    # a thin line between the learned and the handcrafted block
+    for i in range(1, n_ext):
+        if kinds.get(extractors[i]) != kinds.get(extractors[i - 1]):
+            ax.axvline(i - 0.5, color="#999999", linewidth=0.8, linestyle="--")
     ax.set_xlabel("extractor")
     ax.set_ylabel(f"{metric} (mean ± std over folds)")
-    values = summary[f"{metric}_mean"].astype(float)
-    if len(values) and values.min() >= 0 and values.max() <= 1:
-        ax.set_ylim(0, 1.08)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
-    # about 14 characters of small text per inch, plus room for each handle
-    longest = max((len(str(h)) for h in heads), default=1)
+    from matplotlib.patches import Patch
+
+    grey = colormaps["Greys"]
+    handles = [
+        Patch(facecolor=grey(float(v)), label=str(h)) for h, v in zip(heads, shades, strict=True)
+    ]
+    handles += _kind_legend(ax, kinds, extractors)
+    longest = max((len(h.get_label()) for h in handles), default=1)
     ax.legend(
-        title="head",
-        ncol=max(1, min(n_head, 6, int(width * 14 / (longest + 5)))),
+        handles=handles,
+        title="head (shade); kind (hue)",
+        ncol=max(1, min(len(handles), 6, int(width * 14 / (longest + 5)))),
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         frameon=False,
@@ -220,8 +355,56 @@ def select_cmc_pairs(
     if len(chosen) > max_lines:
         chosen = chosen[:max_lines]
         note += f", for the top {max_lines} extractors"
-    note += f" ({len(chosen)} of {len(pairs)} curves); cmc.csv has them all."
+    note += f" ({len(chosen)} of {len(pairs)} curves); cmc.csv has every curve and rank."
     return chosen, note
+
+
+#: The CMC plot stops where every curve reaches this rate ...
+CMC_REACH = 0.99
+#: ... but shows at least / at most this many ranks.
+CMC_MIN_RANKS, CMC_MAX_RANKS = 10, 20
+
+
+def informative_ranks(cmc_mean: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> tuple[int, str]:
+    """How many ranks of a CMC plot carry information, and a sentence saying so.
+
+    The curves are cut at the first rank where every drawn curve reaches
+    :data:`CMC_REACH` (0.99), kept between :data:`CMC_MIN_RANKS` (10) and
+    :data:`CMC_MAX_RANKS` (20) ranks, and never past the last rank.
+
+    Parameters
+    ----------
+    cmc_mean : DataFrame
+        The output of :func:`transfer.report.tables.cmc_mean`.
+    pairs : sequence of (str, str)
+        The curves drawn.
+
+    Returns
+    -------
+    n_ranks : int
+    note : str
+    """
+    if not len(cmc_mean):
+        return 1, ""
+    max_rank = int(cmc_mean["rank"].max())
+    reach = []
+    for ext, head in pairs:
+        sub = cmc_mean[(cmc_mean["extractor"] == ext) & (cmc_mean["head"] == head)]
+        hit = sub.loc[sub["rate"] >= CMC_REACH - 1e-12, "rank"]
+        reach.append(int(hit.min()) if len(hit) else None)
+    if reach and all(r is not None for r in reach):
+        r_star = max(r for r in reach if r is not None)
+        n = min(max_rank, max(CMC_MIN_RANKS, min(r_star, CMC_MAX_RANKS)))
+        why = f"every curve drawn reaches {CMC_REACH:g} by rank {r_star}"
+    else:
+        n = min(max_rank, CMC_MAX_RANKS)
+        why = f"not every curve reaches {CMC_REACH:g}"
+    if n >= max_rank:
+        return max_rank, ""
+    return n, (
+        f"Ranks 1-{n} of {max_rank} shown ({why}; the plot keeps {CMC_MIN_RANKS} to "
+        f"{CMC_MAX_RANKS} ranks)."
+    )
 
 
 def cmc_plot(
@@ -229,8 +412,9 @@ def cmc_plot(
     summary: pd.DataFrame | None = None,
     primary: str | None = None,
     max_lines: int = MAX_CMC_LINES,
+    kinds: Mapping[str, str | None] | None = None,
 ) -> tuple[Figure, str]:
-    """Mean CMC curves, one line per extractor x head (capped at ``max_lines``).
+    """Mean CMC curves, one line per extractor x head, over the informative ranks.
 
     Parameters
     ----------
@@ -243,38 +427,48 @@ def cmc_plot(
         The primary metric, for the note.
     max_lines : int, default 10
         Most curves to draw; see :func:`select_cmc_pairs`.
+    kinds : mapping of str to str or None, optional
+        Extractor label -> kind: learned curves in blues, handcrafted ones
+        in oranges (solid and dashed lines).
 
     Returns
     -------
     fig : Figure
+        Ranks cut by :func:`informative_ranks`.
     note : str
-        Empty, or a sentence saying which curves were left out.
+        Empty, or sentences saying which curves and ranks were left out.
     """
     all_pairs = list(zip(cmc_mean["extractor"], cmc_mean["head"], strict=True))
     chosen, note = select_cmc_pairs(all_pairs, summary, primary, max_lines)
+    n_ranks, rank_note = informative_ranks(cmc_mean, chosen)
+    note = " ".join(n for n in (note, rank_note) if n)
+    keep = pd.MultiIndex.from_frame(cmc_mean[["extractor", "head"]]).isin(chosen)
+    shown = cmc_mean[keep & (cmc_mean["rank"] <= n_ranks).to_numpy()]
     fig = _new_figure(8.0, 4.8)
     ax = fig.add_subplot()
-    max_rank = int(cmc_mean["rank"].max()) if len(cmc_mean) else 1
     markers = "osD^v<>ph*"
-    for k, ((ext, head), color) in enumerate(zip(chosen, _colors(len(chosen)), strict=True)):
-        sub = cmc_mean[(cmc_mean["extractor"] == ext) & (cmc_mean["head"] == head)]
+    colors = kind_colors(chosen, kinds, key=0)
+    for k, (ext, head) in enumerate(chosen):
+        sub = shown[(shown["extractor"] == ext) & (shown["head"] == head)]
+        kind = (kinds or {}).get(str(ext))
         ax.plot(
             sub["rank"],
             sub["rate"],
-            color=color,
-            marker=markers[k % len(markers)] if max_rank <= 30 else None,
+            color=colors[ext, head],
+            linestyle="--" if kind == "handcrafted" else "-",
+            marker=markers[k % len(markers)] if n_ranks <= 30 else None,
             markersize=3.5,
             linewidth=1.6,
-            label=f"{ext} + {head} (rank-1 {sub['rate'].iloc[0]:.3f})",
+            label=f"{ext} + {head}{f' [{kind}]' if kind else ''} "
+            f"(rank-1 {format_value(sub['rate'].iloc[0])})",
         )
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate (mean over folds)")
-    ax.set_xlim(0.5, max_rank + 0.5)
-    if max_rank > 60:
-        ax.set_xscale("log")
-        ax.set_xlim(0.9, max_rank * 1.1)
+    ax.set_xlim(0.5, n_ranks + 0.5)
+    if n_ranks <= 20:
+        ax.set_xticks(np.arange(1, n_ranks + 1))
     # zoom on the plotted curves: near-perfect curves are otherwise one flat line
-    lowest = float(cmc_mean["rate"].min()) if len(cmc_mean) else 0.0
+    lowest = float(shown["rate"].min()) if len(shown) else 0.0
     ax.set_ylim(max(0.0, np.floor((lowest - 0.02) * 20) / 20), 1.005)
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
@@ -357,6 +551,7 @@ def roc_plot(
     summary: pd.DataFrame | None = None,
     primary: str | None = None,
     max_panels: int = MAX_ROC_PANELS,
+    kinds: Mapping[str, str | None] | None = None,
 ) -> tuple[Figure, str]:
     """Mean ROC curves: one panel per head, one line per extractor, log FPR axis.
 
@@ -375,6 +570,9 @@ def roc_plot(
     max_panels : int, default 9
         Most heads drawn; beyond that, the heads whose best pair ranks
         lowest are left out and the note says so.
+    kinds : mapping of str to str or None, optional
+        Extractor label -> kind: learned extractors in blues (solid),
+        handcrafted ones in oranges (dashed).
 
     Returns
     -------
@@ -400,7 +598,7 @@ def roc_plot(
         metric = f" by the best mean {primary}" if primary else ""
         note = f"Showing the top {max_panels} of {len(heads)} heads{metric}; roc.csv has them all."
         heads = heads[:max_panels]
-    colors = dict(zip(extractors, _colors(len(extractors)), strict=True))
+    colors = kind_colors(extractors, kinds)
     auc = _pair_lookup(summary, "auc_mean")
 
     nrows, ncols = _grid_shape(len(heads))
@@ -425,7 +623,15 @@ def roc_plot(
             if np.isnan(a):
                 xs, ys = np.r_[0.0, x], np.r_[y[0], y]
                 a = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))  # trapezoid rule
-            ax.plot(x, y, color=colors[ext], linewidth=1.6, label=f"{ext} (AUC {a:.3f})")
+            kind = (kinds or {}).get(str(ext))
+            ax.plot(
+                x,
+                y,
+                color=colors[ext],
+                linestyle="--" if kind == "handcrafted" else "-",
+                linewidth=1.6,
+                label=f"{ext}{f' [{kind}]' if kind else ''} (AUC {format_value(a)})",
+            )
         ax.set_xscale("log")
         ax.set_xlim(8e-4, 1.0)
         ax.set_ylim(0.0, 1.01)
@@ -450,6 +656,7 @@ def score_histograms(
     summary: pd.DataFrame | None = None,
     metric: str | None = None,
     max_panels: int = MAX_SCORE_PANELS,
+    kinds: Mapping[str, str | None] | None = None,
 ) -> tuple[Figure | None, str]:
     """Same vs different score distributions, one panel per extractor.
 
@@ -468,6 +675,8 @@ def score_histograms(
         That metric (``<metric>_mean`` in ``summary``).
     max_panels : int, default 12
         Most extractors drawn (the first ones in ``heads``).
+    kinds : mapping of str to str or None, optional
+        Extractor label -> kind, named in the panel title in its hue.
 
     Returns
     -------
@@ -535,11 +744,12 @@ def score_histograms(
                     linewidth=1.2,
                     label=f"threshold {t:.3g} (training pairs)",
                 )
-        title = f"{ext}: {head}"
+        kind = (kinds or {}).get(str(ext))
+        title = f"{ext}{f' [{kind}]' if kind else ''}: {head}"
         v = value.get((str(ext), str(head)), np.nan)
         if not np.isnan(v):
-            title += f"\n(best head, {metric} {v:.3f})"
-        ax.set_title(title, fontsize="small")
+            title += f"\n(best head, {metric} {format_value(v)})"
+        ax.set_title(title, fontsize="small", color=KIND_COLORS.get(kind or "", "#000000"))
         ax.set_xlabel("score (higher = same)", fontsize="small")
         if k % ncols == 0:
             ax.set_ylabel("density")

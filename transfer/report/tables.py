@@ -19,7 +19,8 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "FPR_GRID",
+    "KINDS",
+    "KIND_CMAPS",
+    "KIND_COLORS",
     "PAIR",
     "best_cell",
     "best_heads",
@@ -42,11 +46,16 @@ __all__ = [
     "format_duration",
     "format_mean_std",
     "format_seconds",
+    "format_value",
+    "group_by_kind",
     "higher_is_better",
     "interpolate_roc",
+    "most_confused_classes",
     "pivot",
     "roc_mean",
     "summarize",
+    "worst_items",
+    "worst_pairs",
 ]
 
 #: The columns that name one extractor x head pair.
@@ -222,6 +231,67 @@ def summarize(
     return out.iloc[order].reset_index(drop=True)
 
 
+#: The extractor kinds (the ``kind`` tag, see :mod:`transfer._tags`), in page order.
+KINDS = ("learned", "handcrafted")
+#: One hue family per kind, the same in every table (row marker) and plot:
+#: the base colour of the tables, and the matplotlib colormap whose shades
+#: tell the cells of one kind apart in the plots.
+KIND_COLORS = {"learned": "#2166ac", "handcrafted": "#d6600b"}
+KIND_CMAPS = {"learned": "Blues", "handcrafted": "Oranges"}
+
+
+def group_by_kind(labels: Sequence[str], kinds: Mapping[str, str | None]) -> list[str]:
+    """Order extractor labels by kind: learned, then handcrafted, then untagged.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Extractor labels, in the order to keep within a kind (best first).
+    kinds : mapping of str to str or None
+        Label -> ``"learned"``, ``"handcrafted"`` or None.
+
+    Returns
+    -------
+    list of str
+        The labels, stable within each kind.
+    """
+    rank = {k: i for i, k in enumerate(KINDS)}
+    return sorted(labels, key=lambda label: rank.get(kinds.get(label) or "", len(KINDS)))
+
+
+def format_value(value: float | None, decimals: int = 3) -> str:
+    """Format one number, rounding half up on its decimal value: the report's one formatter.
+
+    A mean of fold scores and a pooled rate can be the same decimal number
+    with different binary errors (0.9945 as 0.99449999... and as
+    0.99450000...01); Python's ``f"{x:.3f}"`` then prints 0.994 and 0.995.
+    Rounding the value to 10 decimals first removes the binary error, so
+    the same number always prints the same.
+
+    Parameters
+    ----------
+    value : float or None
+        The number; None or NaN gives ``""``.
+    decimals : int, default 3
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+        For example ``"0.995"`` for both 0.99449999999999983 and 0.99450000000000005.
+    """
+    if value is None or pd.isna(value):
+        return ""
+    x = float(value)
+    if not np.isfinite(x):
+        return str(x)
+    quantum = Decimal(1).scaleb(-decimals)
+    d = Decimal(repr(round(x, 10))).quantize(quantum, rounding=ROUND_HALF_UP)
+    if d == 0:
+        d = abs(d)  # no "-0.000"
+    return f"{d:f}"
+
+
 def format_mean_std(mean: float, std: float, decimals: int = 3) -> str:
     """Format ``mean ± std``; a NaN std gives the bare mean, a NaN mean ``""``.
 
@@ -239,9 +309,9 @@ def format_mean_std(mean: float, std: float, decimals: int = 3) -> str:
     """
     if mean is None or pd.isna(mean):
         return ""
-    text = f"{float(mean):.{decimals}f}"
+    text = format_value(mean, decimals)
     if std is not None and not pd.isna(std):
-        text += f" ± {float(std):.{decimals}f}"
+        text += f" ± {format_value(std, decimals)}"
     return text
 
 
@@ -396,6 +466,125 @@ def confusion_matrix(
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     return cm
+
+
+def most_confused_classes(cm: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` classes with the most errors, most first.
+
+    Parameters
+    ----------
+    cm : ndarray of shape (n, n)
+        A confusion matrix (rows true, columns predicted).
+    k : int
+        How many classes to keep.
+
+    Returns
+    -------
+    ndarray of int
+        Class indices, sorted by errors (off-diagonal count of the row plus
+        that of the column: images of the class misread, and images wrongly
+        read as the class), most first; ties keep the class order.
+    """
+    off = np.asarray(cm, dtype=np.int64).copy()
+    np.fill_diagonal(off, 0)
+    errors = off.sum(axis=0) + off.sum(axis=1)
+    return np.argsort(-errors, kind="stable")[: max(0, int(k))]
+
+
+def worst_items(predictions: pd.DataFrame, extractor: str, head: str, k: int = 12) -> pd.DataFrame:
+    """The test images a cell misclassified, hardest first.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        ``predictions.csv``: ``extractor``, ``head``, ``fold``, ``y_true``,
+        ``y_pred`` and, when written, ``path``, ``true_name``, ``pred_name``.
+    extractor, head : str
+        The cell.
+    k : int, default 12
+        Most rows.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``image`` (the file, else the item index), ``true``,
+        ``predicted``, ``wrong in folds`` (the cell's folds that
+        misclassified it) and ``wrong in cells`` (how many of all the run's
+        cells misclassified it, over all folds): sorted by the latter two,
+        descending, then file name.
+    """
+    _require_columns(predictions, [*PAIR, "y_true", "y_pred"], "predictions")
+    key = "path" if "path" in predictions.columns else "index"
+    if key not in predictions.columns:
+        return pd.DataFrame(columns=["image", "true", "predicted", "wrong in folds"])
+    frame = predictions.assign(_wrong=predictions["y_true"] != predictions["y_pred"])
+    per_image = frame.groupby(key, sort=False)["_wrong"].sum()
+    mask = (frame["extractor"] == extractor) & (frame["head"] == head) & frame["_wrong"]
+    mine = frame.loc[mask]
+    if mine.empty:
+        return pd.DataFrame(columns=["image", "true", "predicted", "wrong in folds"])
+    true_col = "true_name" if "true_name" in mine.columns else "y_true"
+    pred_col = "pred_name" if "pred_name" in mine.columns else "y_pred"
+    grouped = mine.groupby(key, sort=False)
+    out = pd.DataFrame(
+        {
+            "image": [str(i) for i in grouped.size().index],
+            "true": grouped[true_col].first().astype(str).to_numpy(),
+            "predicted": grouped[pred_col]
+            .agg(lambda v: ", ".join(dict.fromkeys(v.astype(str))))
+            .to_numpy(),
+            "wrong in folds": grouped.size().to_numpy().astype(int),
+            "wrong in cells": per_image.reindex(grouped.size().index).to_numpy().astype(int),
+        }
+    )
+    out = out.sort_values(
+        ["wrong in folds", "wrong in cells", "image"], ascending=[False, False, True], kind="stable"
+    )
+    return out.head(k).reset_index(drop=True)
+
+
+def worst_pairs(scores: pd.DataFrame, extractor: str, head: str, k: int = 6) -> pd.DataFrame:
+    """The test pairs a verifier got most wrong: furthest on the wrong side of its threshold.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``scores.csv``: ``extractor``, ``head``, ``fold``, ``left``,
+        ``right``, ``same`` (0/1), ``score``, ``threshold``.
+    extractor, head : str
+        The cell.
+    k : int, default 6
+        Most rows of each kind of error.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``error`` (``"false reject"``: a same pair scored below the
+        threshold; ``"false accept"``), ``left``, ``right``, ``score``,
+        ``threshold``, ``margin`` (how far past the threshold, in score
+        units), ``fold``: up to ``k`` of each, worst first.
+    """
+    _require_columns(scores, [*PAIR, "left", "right", "same", "score", "threshold"], "scores")
+    sub = scores[(scores["extractor"] == extractor) & (scores["head"] == head)].copy()
+    sub["score"] = pd.to_numeric(sub["score"], errors="coerce")
+    sub["threshold"] = pd.to_numeric(sub["threshold"], errors="coerce")
+    same = pd.to_numeric(sub["same"], errors="coerce") == 1
+    # a pair is "same" when score >= threshold (higher = same)
+    sub["margin"] = np.where(same, sub["threshold"] - sub["score"], sub["score"] - sub["threshold"])
+    sub["error"] = np.where(same, "false reject", "false accept")
+    if "predicted_same" in sub.columns:  # the protocol's own decision, ties included
+        decided = pd.to_numeric(sub["predicted_same"], errors="coerce") == 1
+        wrong = sub[decided != same]
+    else:
+        wrong = sub[sub["margin"] > 0]
+    parts = [
+        wrong[wrong["error"] == e].sort_values("margin", ascending=False, kind="stable").head(k)
+        for e in ("false reject", "false accept")
+    ]
+    columns = ["error", "left", "right", "score", "threshold", "margin"]
+    if "fold" in sub.columns:
+        columns.append("fold")
+    return pd.concat(parts)[columns].reset_index(drop=True)
 
 
 def cmc_mean(cmc: pd.DataFrame) -> pd.DataFrame:

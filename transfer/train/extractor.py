@@ -77,6 +77,8 @@ class TrainedFeatures(BaseExtractor):
     def __transfer_tags__(self) -> dict[str, Any]:
         tags = super().__transfer_tags__()
         tags["kind"] = "learned"
+        # a network trained here may take grey images (LeNet-5 on digits)
+        tags["colour_input"] = False
         return tags
 
     def _layers(self) -> tuple[str, ...]:

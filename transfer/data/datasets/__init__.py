@@ -5,6 +5,8 @@ Importing this package registers them all (with their :class:`DatasetInfo`);
 registers them too.
 
 * :mod:`.folder` -- ``image_folder``: one subfolder per class;
+* :mod:`.loose` -- ``files``: image files in any layout, found by content,
+  labels none, from the parent folder or from a pattern on the file names;
 * :mod:`.orl` -- ``orl``: the AT&T (ORL) faces;
 * :mod:`.lfw` -- ``lfw``: Labeled Faces in the Wild, people files, image paths;
 * :mod:`.celeba` -- ``celeba``: CelebA faces and attributes;
@@ -22,6 +24,7 @@ from transfer.data.datasets.bundled import skimage_lfw_subset, sklearn_digits
 from transfer.data.datasets.celeba import celeba, read_celeba_attributes
 from transfer.data.datasets.folder import image_folder
 from transfer.data.datasets.lfw import lfw, lfw_image_folder, lfw_image_path, read_lfw_people
+from transfer.data.datasets.loose import loose_files
 from transfer.data.datasets.orl import orl
 from transfer.data.datasets.synthetic import parity
 
@@ -32,6 +35,7 @@ __all__ = [
     "lfw",
     "lfw_image_folder",
     "lfw_image_path",
+    "loose_files",
     "npz",
     "orl",
     "parity",

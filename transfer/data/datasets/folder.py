@@ -17,6 +17,7 @@ from transfer.data.datasets._files import (
     image_files,
     subfolders,
     warn_dangling,
+    warn_not_images,
 )
 from transfer.data.imageset import ImageSet
 
@@ -35,13 +36,17 @@ def image_folder(
     test_path: str | os.PathLike | None = None,
     test_per_class: int | None = None,
     train_per_class: int | None = None,
+    sniff: bool = True,
 ) -> ImageSet:
     """Images in one subfolder per class (``path/<class>/<image>``), loaded lazily.
 
     Classes are the subfolder names in sorted order; label ``k`` is the
     ``k``-th class. Images within a class are in sorted file-name order. Hidden
     files and folders (starting with ``.``) and files with other extensions are
-    ignored. A class folder with no image is skipped with a ``UserWarning``
+    ignored, except that files with no extension or an extension that is not
+    an image's (``subject01.glasses``) are taken when their content is an
+    image (``sniff``; files that are not are skipped with one warning). A
+    class folder with no image is skipped with a ``UserWarning``
     (a class without images cannot be trained or tested on), and so are
     symbolic links whose target is missing (one warning naming the first few).
 
@@ -67,6 +72,10 @@ def image_folder(
         Keep only the first ``train_per_class`` training images of each class
         (file-name order; the test split is untouched): the same test images
         with smaller training sets, for learning curves.
+    sniff : bool, default=True
+        Also take files whose extension is not an image extension (none,
+        ``.glasses``) when their content is an image (a header check,
+        cached per file); files with an image extension are taken unread.
 
     Returns
     -------
@@ -87,16 +96,27 @@ def image_folder(
             f"The 'name' parameter of the 'image_folder' loader must be a non-empty str; "
             f"got {name!r}."
         )
+    if not isinstance(sniff, bool):
+        raise InvalidParameterError(
+            f"The 'sniff' parameter of the 'image_folder' loader must be a bool; got {sniff!r}."
+        )
     dangling: list[str] = []
+    skipped: list[str] = []
     classes = sorted(subfolders(folder, dangling))
     if not classes:
-        loose = len(image_files(folder, exts))
+        loose = len(image_files(folder, exts, sniff=sniff))
         hint = f" (it holds {loose} images directly)" if loose else ""
         raise ValueError(
             f"no class subfolders in {folder!r}{hint}: image_folder expects one subfolder "
-            "of images per class, e.g. PATH/cat/001.jpg"
+            "of images per class, e.g. PATH/cat/001.jpg; for a folder of image files without "
+            "classes, use the 'files' dataset (open_dataset('files', path=..., "
+            "label_from=None | 'parent' | a pattern on the file names))"
         )
-    files = {c: sorted(image_files(os.path.join(folder, c), exts, dangling)) for c in classes}
+    files = {
+        c: sorted(image_files(os.path.join(folder, c), exts, dangling, sniff, skipped))
+        for c in classes
+    }
+    warn_not_images("image_folder", skipped)
     empty = [c for c in classes if not files[c]]
     if len(empty) == len(classes):
         warn_dangling("image_folder", dangling)
@@ -158,12 +178,14 @@ def image_folder(
             f"the test folder {test_folder!r} has classes the training folder {folder!r} lacks: "
             f"{', '.join(unknown[:10])}"
         )
+    skipped = []
     test_files = {
-        c: sorted(image_files(os.path.join(test_folder, c), exts, dangling))
+        c: sorted(image_files(os.path.join(test_folder, c), exts, dangling, sniff, skipped))
         if c in test_classes
         else []
         for c in classes
     }
+    warn_not_images("image_folder", skipped)
     warn_dangling("image_folder", dangling)
     if not any(test_files.values()):
         raise ValueError(f"no images found under the test folder {test_folder!r}")

@@ -14,6 +14,12 @@ Every backbone is built with its classifier producing *logits*
 ``"global_pool"`` is the last global average pooling, ``"logits"`` the
 model's output, ``"predictions"`` their softmax.
 
+One naming scheme with :mod:`transfer.weights`: a backbone converted from
+offline weights also answers to the name of those weights
+(``get_backbone("mobilenet_v1_1.0_224")`` is ``mobilenet_v1``), as a weights
+name answers to its backbone's; :func:`canonical_backbone` gives the
+backbone name that outputs and cache keys use.
+
 Nothing here imports TensorFlow or Keras at import time.
 """
 
@@ -26,12 +32,13 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Any
 
-from transfer._registry import UnknownNameError, did_you_mean
+from transfer._registry import AliasDict, UnknownNameError, did_you_mean
 from transfer.weights.records import WEIGHTS
 
 __all__ = [
     "BACKBONES",
     "Backbone",
+    "canonical_backbone",
     "get_backbone",
     "keras_imagenet_model",
     "list_backbones",
@@ -131,77 +138,85 @@ _ARCH = "transfer.features.cnn.architectures"
 _RESNET = r"^conv(\d)_block(\d+)_"
 _EFFNET = r"^block(\d+[a-z])_"
 
-BACKBONES: dict[str, Backbone] = {
-    b.name: b
-    for b in (
-        # architectures of the weights converted offline (transfer.weights)
-        Backbone(
-            "mobilenet_v1",
-            "keras.applications:MobileNet",
-            224,
-            "tf",
-            "mobilenet_v1_1.0_224",
-            r"^conv_(?:dw|pw)_(\d+)",
-            (("alpha", 1.0),),
-        ),
-        Backbone(
-            "mobilenet_v2_torch",
-            f"{_ARCH}.mobilenet_v2_torch:build",
-            224,
-            "torch",
-            "mobilenet_v2_1.0_224",
-        ),
-        *(
+BACKBONES: AliasDict = AliasDict(
+    {
+        b.name: b
+        for b in (
+            # architectures of the weights converted offline (transfer.weights)
             Backbone(
-                f"efficientnet_lite{i}",
-                f"{_ARCH}.efficientnet_lite:efficientnet_lite{i}",
-                size,
-                "lite",
-                f"efficientnet_lite{i}",
-            )
-            for i, size in ((0, 224), (1, 240), (2, 260))
-        ),
-        Backbone("squeezenet_v1_1", f"{_ARCH}.squeezenet:build", 227, "caffe", "squeezenet_v1.1"),
-        # keras.applications families: Keras' ImageNet weights (online) or a file
-        _keras("mobilenet", "MobileNet", 224, "tf", r"^conv_(?:dw|pw)_(\d+)"),
-        _keras("mobilenet_v2", "MobileNetV2", 224, "tf", r"^block_(\d+)_"),
-        _keras("mobilenet_v3_small", "MobileNetV3Small", 224, "raw", r"^expanded_conv_?(\d*)_"),
-        _keras("mobilenet_v3_large", "MobileNetV3Large", 224, "raw", r"^expanded_conv_?(\d*)_"),
-        _keras("resnet50", "ResNet50", 224, "caffe", _RESNET),
-        _keras("resnet101", "ResNet101", 224, "caffe", _RESNET),
-        _keras("resnet152", "ResNet152", 224, "caffe", _RESNET),
-        _keras("resnet50_v2", "ResNet50V2", 224, "tf", _RESNET),
-        _keras("resnet101_v2", "ResNet101V2", 224, "tf", _RESNET),
-        _keras("resnet152_v2", "ResNet152V2", 224, "tf", _RESNET),
-        _keras("vgg16", "VGG16", 224, "caffe", r"^block(\d+)_"),
-        _keras("vgg19", "VGG19", 224, "caffe", r"^block(\d+)_"),
-        _keras("inception_v3", "InceptionV3", 299, "tf", r"^(mixed\d+)"),
-        _keras("inception_resnet_v2", "InceptionResNetV2", 299, "tf", r"^(block\d+_\d+|mixed_\w+)"),
-        _keras("xception", "Xception", 299, "tf", r"^block(\d+)_"),
-        _keras("densenet121", "DenseNet121", 224, "torch", _RESNET),
-        _keras("densenet169", "DenseNet169", 224, "torch", _RESNET),
-        _keras("densenet201", "DenseNet201", 224, "torch", _RESNET),
-        _keras("nasnet_mobile", "NASNetMobile", 224, "tf", r"^(?:normal|reduction)_\w+?_(\d+)"),
-        *(
-            _keras(f"efficientnet_b{i}", f"EfficientNetB{i}", size, "raw", _EFFNET)
-            for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
-        ),
-        *(
-            _keras(f"efficientnet_v2_{v.lower()}", f"EfficientNetV2{v}", size, "raw", _EFFNET)
-            for v, size in (("B0", 224), ("B1", 240), ("B2", 260), ("B3", 300), ("S", 384))
-        ),
-        *(
-            _keras(
-                f"convnext_{v.lower()}",
-                f"ConvNeXt{v}",
+                "mobilenet_v1",
+                "keras.applications:MobileNet",
                 224,
-                "raw",
-                r"^convnext_\w+?_stage_(\d+)_block_(\d+)",
-            )
-            for v in ("Tiny", "Small", "Base")
-        ),
-    )
-}
+                "tf",
+                "mobilenet_v1_1.0_224",
+                r"^conv_(?:dw|pw)_(\d+)",
+                (("alpha", 1.0),),
+            ),
+            Backbone(
+                "mobilenet_v2_torch",
+                f"{_ARCH}.mobilenet_v2_torch:build",
+                224,
+                "torch",
+                "mobilenet_v2_1.0_224",
+            ),
+            *(
+                Backbone(
+                    f"efficientnet_lite{i}",
+                    f"{_ARCH}.efficientnet_lite:efficientnet_lite{i}",
+                    size,
+                    "lite",
+                    f"efficientnet_lite{i}",
+                )
+                for i, size in ((0, 224), (1, 240), (2, 260))
+            ),
+            Backbone(
+                "squeezenet_v1_1", f"{_ARCH}.squeezenet:build", 227, "caffe", "squeezenet_v1.1"
+            ),
+            # keras.applications families: Keras' ImageNet weights (online) or a file
+            _keras("mobilenet", "MobileNet", 224, "tf", r"^conv_(?:dw|pw)_(\d+)"),
+            _keras("mobilenet_v2", "MobileNetV2", 224, "tf", r"^block_(\d+)_"),
+            _keras("mobilenet_v3_small", "MobileNetV3Small", 224, "raw", r"^expanded_conv_?(\d*)_"),
+            _keras("mobilenet_v3_large", "MobileNetV3Large", 224, "raw", r"^expanded_conv_?(\d*)_"),
+            _keras("resnet50", "ResNet50", 224, "caffe", _RESNET),
+            _keras("resnet101", "ResNet101", 224, "caffe", _RESNET),
+            _keras("resnet152", "ResNet152", 224, "caffe", _RESNET),
+            _keras("resnet50_v2", "ResNet50V2", 224, "tf", _RESNET),
+            _keras("resnet101_v2", "ResNet101V2", 224, "tf", _RESNET),
+            _keras("resnet152_v2", "ResNet152V2", 224, "tf", _RESNET),
+            _keras("vgg16", "VGG16", 224, "caffe", r"^block(\d+)_"),
+            _keras("vgg19", "VGG19", 224, "caffe", r"^block(\d+)_"),
+            _keras("inception_v3", "InceptionV3", 299, "tf", r"^(mixed\d+)"),
+            _keras(
+                "inception_resnet_v2", "InceptionResNetV2", 299, "tf", r"^(block\d+_\d+|mixed_\w+)"
+            ),
+            _keras("xception", "Xception", 299, "tf", r"^block(\d+)_"),
+            _keras("densenet121", "DenseNet121", 224, "torch", _RESNET),
+            _keras("densenet169", "DenseNet169", 224, "torch", _RESNET),
+            _keras("densenet201", "DenseNet201", 224, "torch", _RESNET),
+            _keras("nasnet_mobile", "NASNetMobile", 224, "tf", r"^(?:normal|reduction)_\w+?_(\d+)"),
+            *(
+                _keras(f"efficientnet_b{i}", f"EfficientNetB{i}", size, "raw", _EFFNET)
+                for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
+            ),
+            *(
+                _keras(f"efficientnet_v2_{v.lower()}", f"EfficientNetV2{v}", size, "raw", _EFFNET)
+                for v, size in (("B0", 224), ("B1", 240), ("B2", 260), ("B3", 300), ("S", 384))
+            ),
+            *(
+                _keras(
+                    f"convnext_{v.lower()}",
+                    f"ConvNeXt{v}",
+                    224,
+                    "raw",
+                    r"^convnext_\w+?_stage_(\d+)_block_(\d+)",
+                )
+                for v in ("Tiny", "Small", "Base")
+            ),
+        )
+    },
+    # a backbone also answers to the name of the weights converted to it
+    {record.name: record.architecture for record in WEIGHTS.values()},
+)
 # NASNet with its top only accepts its native size
 BACKBONES["nasnet_mobile"] = replace(BACKBONES["nasnet_mobile"], fixed_size=True)
 
@@ -211,8 +226,22 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
+def canonical_backbone(name: str) -> str:
+    """The backbone name of ``name`` (a backbone name, or the name of weights converted to it).
+
+    Other values are returned unchanged.
+
+    Examples
+    --------
+    >>> canonical_backbone("mobilenet_v1_1.0_224")
+    'mobilenet_v1'
+    """
+    return BACKBONES.canonical(name)
+
+
 def get_backbone(name: str) -> Backbone:
-    """The :class:`Backbone` registered as ``name``, or an error naming the closest."""
+    """The :class:`Backbone` registered as ``name`` (or an alias); else an error naming
+    the closest."""
     try:
         return BACKBONES[name]
     except (KeyError, TypeError):

@@ -32,7 +32,12 @@ from transfer._quiet import import_tensorflow
 from transfer._registry import did_you_mean, register_extractor
 from transfer._validation import NONE, InstanceOf, Interval, Options, SequenceOf
 from transfer.features.base import as_image_array
-from transfer.features.cnn.backbones import BACKBONES, get_backbone, list_backbones
+from transfer.features.cnn.backbones import (
+    BACKBONES,
+    canonical_backbone,
+    get_backbone,
+    list_backbones,
+)
 from transfer.features.network import (
     RUNTIMES,
     NetworkExtractor,
@@ -176,7 +181,7 @@ def resolve_weights(
     if weights in WEIGHTS:
         record = get_record(weights)
         bb = get_backbone(record.architecture)
-        if backbone is not None and backbone != bb.name:
+        if backbone is not None and canonical_backbone(backbone) != bb.name:
             raise ValueError(
                 f"CNNFeatures: weights={weights!r} are for the backbone {bb.name!r}, not "
                 f"backbone={backbone!r}; leave backbone unset"
@@ -316,7 +321,7 @@ class CNNFeatures(NetworkExtractor):
     _parameter_constraints: dict = {
         **NetworkExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
-        "backbone": [NONE, Options(tuple(sorted(BACKBONES)))],
+        "backbone": [NONE, Options((*sorted(BACKBONES), *BACKBONES.aliases))],
         "layer": [InstanceOf(str), SequenceOf(InstanceOf(str))],
         "pooling": [Options(("avg", "max", "flatten"))],
         "input_size": [NONE, Interval(numbers.Integral, 32, None)],

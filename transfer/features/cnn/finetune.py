@@ -362,7 +362,7 @@ class FineTunedCNN(NetworkExtractor):
     _parameter_constraints: dict = {
         **NetworkExtractor._parameter_constraints,
         "weights": [InstanceOf(str), InstanceOf(os.PathLike)],
-        "backbone": [NONE, Options(tuple(sorted(BACKBONES)))],
+        "backbone": [NONE, Options((*sorted(BACKBONES), *BACKBONES.aliases))],
         "layer": [InstanceOf(str), SequenceOf(InstanceOf(str))],
         "unfreeze_blocks": [Interval(numbers.Integral, -1, None)],
         "epochs": [Interval(numbers.Integral, 1, None)],

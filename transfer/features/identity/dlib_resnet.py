@@ -16,7 +16,10 @@ detector (King [1]_), the 5-point shape predictor (Kazemi and Sullivan
 150 x 150 instead; these are logged at INFO on the ``transfer.features``
 logger and counted in :func:`stats`. With ``align=False`` inputs are taken as
 face chips already and resized to 150 x 150 (bilinear, antialiased) when
-they are not that size. Grey images are repeated to RGB.
+they are not that size. Grey images are repeated to RGB. Images may differ in
+size within one call (an ImageSet or a list of photos): each is chipped (or
+resized) on its own, so no ``resize`` transform is needed, or wanted (it
+would distort the faces before detection).
 
 Models load on first use (never at import or in ``__init__``), once per
 process, after their sha256 is checked; calls into each dlib model hold its lock.
@@ -247,12 +250,17 @@ class DlibResNetFeatures(BaseExtractor):
     def __transfer_tags__(self) -> dict[str, Any]:
         tags = super().__transfer_tags__()
         tags["kind"] = "learned"
+        # RGB in; each image is described alone from its own face chip, so a
+        # batch of photos of different sizes comes as a list, never resized whole
+        tags["colour_input"] = True
+        tags["mixed_sizes"] = "list"
         return tags
 
     def _fit(self, X: Any, y: Any) -> None:
         _network()
 
-    def _transform_batch(self, images: np.ndarray) -> np.ndarray:
+    def _transform_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        # a list when the batch holds images of several sizes (the mixed_sizes tag)
         from joblib import Parallel, delayed, effective_n_jobs
 
         rgbs = [as_rgb_uint8(image) for image in images]  # uint8: 4x less to send to workers

@@ -115,7 +115,7 @@ def test_no_face_gives_the_centre_crop(method):
     ramp[..., 1] = np.arange(h)[:, None]
     reset_stats()
     size, margin = 50, 0.1
-    crop = Align(method, size=size, margin=margin, cache=False)(ramp)
+    crop = Align(method, size=size, margin=margin, fallback="center", cache=False)(ramp)
     assert stats()["fallback"] == 1 and stats()["detected"] == 0
     left, top, side = center_box(ramp.shape, margin)
     assert side == pytest.approx(0.51 * 200 * 1.2)
@@ -164,12 +164,14 @@ def test_spec_pickle_and_recipe_spec():
     load_components()
     built = make_transform({"align": {"method": "mtcnn", "size": 160, "margin": 0.2}})
     assert built == Align("mtcnn", 160, 0.2)
-    with pytest.raises(ValueError, match="method"):
-        Align("haar")
-    with pytest.raises(ValueError, match="fallback"):
-        Align(fallback="skip")
-    with pytest.raises(ValueError, match="size"):
-        Align(size=0)
+    # the recipe entry checks at once; the estimator at fit / transform time
+    for bad, key in (({"method": "haar"}, "method"), ({"fallback": "skip"}, "fallback")):
+        with pytest.raises(ValueError, match=key):
+            make_transform({"align": bad})
+    with pytest.raises(ValueError, match="'size' parameter of Align"):
+        Align(size=0).fit()
+    with pytest.raises(ValueError, match="'face' parameter"):
+        Align(face="left").transform(np.zeros((1, 32, 32, 3)))
 
 
 def test_grey_input_gives_rgb():
@@ -218,10 +220,17 @@ def test_batched_alignment_equals_one_at_a_time(method, faces):
     for a, b in zip(one[:-1], batch[:-1], strict=True):
         np.testing.assert_array_equal(b.landmarks, a.landmarks)
         assert b.box == a.box and b.score == a.score
-    align = Align(method, SIZE, MARGIN, cache=False)
+    align = Align(method, SIZE, MARGIN, fallback="center", cache=False)
     reset_stats()
     crops = align.apply_batch(images)
-    assert stats() == {"detected": 11, "fallback": 1, "cache_hits": 0}
+    counts = stats()
+    assert {k: counts[k] for k in ("detected", "fallback", "cache_hits")} == {
+        "detected": 11,
+        "fallback": 1,
+        "cache_hits": 0,
+    }
+    assert counts["fallback_images"] == ["image 11"]
+    assert counts["faces"] >= 11
     for img, crop in zip(images, crops, strict=True):
         np.testing.assert_allclose(crop, align(img), rtol=0, atol=1e-4)
     assert align.apply_batch([]) == []
@@ -248,11 +257,14 @@ def test_batched_alignment_without_a_face_errors_as_one_at_a_time(
     monkeypatch.setenv("TRANSFER_CACHE", str(tmp_path))
     grey = np.full((120, 160, 3), 128, np.uint8)
     align = Align(method, size=64, fallback="error")
-    with pytest.raises(ValueError, match="no face") as one:
+    with pytest.raises(
+        ValueError, match=r"no face found by .* in an image of shape \(120, 160, 3\)"
+    ):
         align(grey)
-    with pytest.raises(ValueError, match="no face") as batch:
+    with pytest.raises(ValueError, match=r"no face found by .* in image 1;"):
         align.apply_batch([faces[0], grey, faces[1]])
-    assert str(batch.value) == str(one.value)
+    with pytest.raises(ValueError, match=r"no face found by .* in b\.jpg;"):
+        align.apply_batch([faces[0], grey], names=["a.jpg", "b.jpg"])
     # as in a loop, the crop before the face-less image was cached, the one after not
     assert align.cache_path(faces[0]).is_file() and not align.cache_path(faces[1]).is_file()
     reset_stats()

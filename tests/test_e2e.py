@@ -56,6 +56,7 @@ def test_orl_identification(shared_data, tmp_path, weights_home):
     )
 
 
+@pytest.mark.slow  # the whole shipped recipe (25 s); the runner's paths are covered by small runs
 def test_quickstart(tmp_path):
     result = run_recipe(load_recipe("quickstart"), tmp_path / "q")
     summary = result.summary

@@ -211,3 +211,28 @@ def test_cache_key_and_bad_weights():
     assert key != FaceNetFeatures(normalize=False).cache_key()
     with pytest.raises(ValueError, match="facenet_inception_resnet_v1"):
         FaceNetFeatures(weights="facenet_inception_resnet").fit(np.zeros((1, 8, 8)))
+
+
+def test_flip_adds_no_key_at_its_default(monkeypatch):
+    """flip came after FaceNet features were cached: flip=False keeps their keys."""
+    legacy = FaceNetFeatures()
+    params = legacy.get_params
+
+    def without_flip(deep=True):
+        return {k: v for k, v in params(deep).items() if k != "flip"}
+
+    monkeypatch.setattr(legacy, "get_params", without_flip)
+    assert FaceNetFeatures(flip=False).cache_key() == legacy.cache_key()
+    assert FaceNetFeatures(flip=True).cache_key() != legacy.cache_key()
+
+
+@pytest.mark.slow  # builds FaceNet twice
+def test_flip_averages_the_mirrored_embedding(facenet_path, reference):
+    _, inputs = reference
+    x = np.stack([inputs[name] for name in NAMES[:3]]).astype(np.float32)
+    plain = FaceNetFeatures(normalize=False, batch_size=4, runtime="tensorflow").fit(x)
+    expected = (plain.transform(x) + plain.transform(x[:, :, ::-1])) / 2
+    flipped = FaceNetFeatures(normalize=False, batch_size=4, runtime="tensorflow", flip=True)
+    np.testing.assert_allclose(flipped.fit(x).transform(x), expected, rtol=0, atol=1e-5)
+    unit = FaceNetFeatures(batch_size=4, runtime="tensorflow", flip=True).fit(x).transform(x)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import numbers
 import os
 from collections.abc import Iterator, Sequence
@@ -291,9 +292,17 @@ class ImageSet:
                 read_image(self.paths[int(i)]) if self.paths is not None else self.images[i]
                 for i in chunk
             ]
+            names = None
             for t in self.transforms:  # a whole chunk per call: alignment batches
                 batched = getattr(t, "apply_batch", None)  # any callable is a transform
-                imgs = batched(imgs) if batched is not None else [t(im) for im in imgs]
+                if batched is None:
+                    imgs = [t(im) for im in imgs]
+                elif "names" in inspect.signature(batched).parameters:
+                    # a transform that warns about an image (no face found) names its file
+                    names = names or [self.describe(int(i)) for i in chunk]
+                    imgs = batched(imgs, names=names)
+                else:
+                    imgs = batched(imgs)
             imgs = [np.asarray(im, dtype=np.float32) for im in imgs]
             if sizes == "same":
                 for i, img in zip(chunk, imgs, strict=True):

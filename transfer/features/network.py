@@ -1327,6 +1327,11 @@ class NetworkExtractor(BaseExtractor):
         )
         return self._finish(out)
 
+    #: Parameters added after features were first cached, left out of
+    #: :meth:`cache_key` at these (default) values: the features they give are
+    #: the ones cached before, whose keys stay valid.
+    _keyless_defaults: dict[str, Any] = {}
+
     def cache_key(self) -> str:
         """Covers the class, the parameters and :meth:`_cache_identity` (the weights' sha256).
 
@@ -1334,7 +1339,12 @@ class NetworkExtractor(BaseExtractor):
         ``VERIFY_TOLERANCE`` (an engine that does not is not used), so their
         outputs are interchangeable and share cache entries.
         """
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "runtime"}
+        keyless = self._keyless_defaults
+        params = {
+            k: v
+            for k, v in self.get_params(deep=False).items()
+            if k != "runtime" and not (k in keyless and v == keyless[k])
+        }
         return stable_hash(
             {
                 "class": f"{type(self).__module__}.{type(self).__qualname__}",

@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from transfer._quiet import import_tensorflow
 from transfer._registry import did_you_mean, register_extractor
 from transfer._validation import InstanceOf, Interval, Options
 from transfer.features.network import (
     RUNTIMES,
     NetworkExtractor,
     ResolvedWeights,
+    engine_of,
     weights_identity,
 )
 from transfer.weights.records import IDENTITY_WEIGHTS, get_record
@@ -62,6 +64,29 @@ def l2_normalize(features: np.ndarray, eps: float = 1e-10) -> np.ndarray:
     x = np.asarray(features, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)
+
+
+class _FlipAveraged:
+    """A feature function averaged with itself on the mirrored batch.
+
+    Wraps any engine's function (it keeps its ``runtime`` and ``prepare``).
+    """
+
+    def __init__(self, forward: Any) -> None:
+        self.forward = forward
+
+    @property
+    def runtime(self) -> str:
+        return engine_of(self.forward)
+
+    def prepare(self, n_images: int) -> None:
+        if hasattr(self.forward, "prepare"):
+            self.forward.prepare(2 * n_images)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        tf = import_tensorflow()
+        mirrored = tf.reverse(x, axis=[2])  # (n, h, w, c): the width axis
+        return (np.asarray(self.forward(x)) + np.asarray(self.forward(mirrored))) / 2
 
 
 @register_extractor("facenet")
@@ -96,6 +121,10 @@ class FaceNetFeatures(NetworkExtractor):
         (XNNPACK), or OpenVINO when its optional package is installed (the
         faster one on Inception-ResNet's dense convolutions), else
         TensorFlow with a warning. "tflite" and "openvino" force one engine.
+    flip : bool, default=False
+        Average each embedding with that of the mirrored image (a horizontal
+        flip) before normalising: a test-time augmentation common in face
+        verification (at twice the cost).
     image_shape : (int, int), optional
         Shape of flattened grey images given as rows of a 2-D array.
 
@@ -127,7 +156,9 @@ class FaceNetFeatures(NetworkExtractor):
         "normalize": [InstanceOf(bool), InstanceOf(np.bool_)],
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "runtime": [Options(RUNTIMES)],
+        "flip": [InstanceOf(bool), InstanceOf(np.bool_)],
     }
+    _keyless_defaults = {"flip": False}
 
     def __init__(
         self,
@@ -137,12 +168,14 @@ class FaceNetFeatures(NetworkExtractor):
         batch_size: int = 32,
         runtime: str = "auto",
         image_shape: Any = None,
+        flip: bool = False,
     ) -> None:
         self.weights = weights
         self.normalize = normalize
         self.batch_size = batch_size
         self.runtime = runtime
         self.image_shape = image_shape
+        self.flip = flip
 
     def _resolved(self) -> ResolvedWeights:
         """The ``.keras`` model behind ``weights`` (a prepared one is sha256-checked)."""
@@ -170,11 +203,15 @@ class FaceNetFeatures(NetworkExtractor):
     def _feature_layers(self) -> tuple[str, ...]:
         return (EMBEDDING_LAYER,)
 
+    def _model_key(self) -> tuple:
+        return (*super()._model_key(), bool(self.flip))
+
     def _make_forward(self, layers: tuple[str, ...]) -> Any:
         # registers the scale layer, so that the .keras model loads with safe_mode=True
         from transfer.features.identity import inception_resnet_v1  # noqa: F401
 
-        return super()._make_forward(layers)
+        forward = super()._make_forward(layers)
+        return _FlipAveraged(forward) if self.flip else forward
 
     def _finish(self, features: np.ndarray) -> np.ndarray:
         return l2_normalize(features) if self.normalize else features

@@ -350,16 +350,27 @@ def test_facenet_verify_same_and_different_people(lfw, facenet_weights):
 
 @pytest.mark.slow
 def test_represent_is_the_recipe_embedding(lfw, facenet_weights):
+    from sklearn.base import clone
+
     from transfer.align import Align
     from transfer.data import read_image
     from transfer.features.identity import FaceNetFeatures
+    from transfer.recipes import load_recipe
 
     path = lfw / "Colin_Powell" / "Colin_Powell_0001.jpg"
-    (face,) = api.represent(path)
-    crop = Align("mtcnn", 160, 0.2, cache=False)(read_image(path))
-    expected = FaceNetFeatures().fit_transform(crop[None])[0]
-    np.testing.assert_allclose(face.embedding, expected, atol=1e-5)
-    assert face.source == str(path) and face.n_faces >= 1
+    recipe = load_recipe("lfw-verification")
+    for label, flip in (("facenet", False), ("facenet_flip", True)):
+        (face,) = api.represent(path, flip=flip)
+        # the shipped recipe's own transforms and extractor, whatever they are
+        image = read_image(path)
+        for transform in recipe.extractor_transforms[label]:
+            image = transform(image)
+        extractor = clone(recipe.extractors[label])
+        assert isinstance(extractor, FaceNetFeatures) and extractor.flip is flip
+        expected = extractor.fit_transform(image[None])[0]
+        np.testing.assert_allclose(face.embedding, expected, atol=1e-5)
+        assert face.source == str(path) and face.n_faces >= 1
+    assert any(isinstance(t, Align) for t in recipe.extractor_transforms["facenet"])
 
 
 @pytest.mark.slow

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "thresholds": {},
     }
+    out = Path(args.out)
+    if out.is_file():  # the models not rebuilt keep their entries
+        result["thresholds"] = json.loads(out.read_text())["thresholds"]
     for model, X in features.items():
         tr, te = fold.train_pairs, fold.test_pairs
         entry = {}
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         entry["cosine"]["recipe_test_accuracy"] = round(float(scored.metrics["accuracy"]), 4)
         result["thresholds"][model] = entry
         print(model, json.dumps(entry, indent=1))
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    out.write_text(json.dumps(result, indent=1) + "\n")
     print("wrote", args.out)
 
 

@@ -945,9 +945,11 @@ def closing_table(result: RunResult, primary: str) -> str:
     mean, std = f"{primary}_mean", f"{primary}_std"
     if mean not in s or s.empty:
         return "no results"
+    from transfer.report.tables import format_mean_std  # the report's one formatter
+
     cells = s.assign(
         cell=[
-            "failed" if pd.isna(m) else f"{m:.3f} ± {0.0 if pd.isna(d) else d:.3f}"
+            "failed" if pd.isna(m) else format_mean_std(m, 0.0 if pd.isna(d) else d)
             for m, d in zip(s[mean], s[std] if std in s else [0.0] * len(s), strict=True)
         ]
     )

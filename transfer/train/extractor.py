@@ -124,7 +124,33 @@ class TrainedFeatures(BaseExtractor):
         self.__dict__["_taps"] = ((self._path(), self._layers()), (model, sub))
         return model, sub
 
+    def _fine_tuned(self) -> Any:
+        """A ``CNNFeatures`` of the weights when they are a fine-tuned network
+        (``FineTunedCNN.save``'s card beside them: its preprocessing and input
+        size apply), else None."""
+        import json
+
+        from transfer.features.cnn.finetune import CARD_FORMAT
+
+        card = os.path.splitext(self._path())[0] + ".json"
+        try:
+            with open(card, encoding="utf-8") as f:
+                fine_tuned = json.load(f).get("format") == CARD_FORMAT
+        except (OSError, ValueError):
+            fine_tuned = False
+        if not fine_tuned:
+            return None
+        from transfer.features.cnn import CNNFeatures
+
+        return CNNFeatures(self._path(), layer=list(self._layers()), pooling=self.pooling)
+
     def _fit(self, X: Any, y: Any) -> None:
+        delegate = self._fine_tuned()
+        if delegate is not None:
+            self.delegate_ = delegate.fit(X)
+            self.input_shape_ = (int(delegate.input_size_),) * 2 + (3,)
+            return
+        self.delegate_ = None
         model, _ = self._tap()  # loads and checks the layers now
         self.input_shape_ = tuple(int(s) for s in model.inputs[0].shape[1:])
 
@@ -163,6 +189,8 @@ class TrainedFeatures(BaseExtractor):
     def transform(self, X: Any) -> np.ndarray:
         """Features at ``layer`` of images ``X`` (values in [0, 255])."""
         check_is_fitted(self, "input_shape_")
+        if getattr(self, "delegate_", None) is not None:  # a fine-tuned network
+            return self.delegate_.transform(X)
         return super().transform(X)
 
     def __sklearn_tags__(self):

@@ -13,6 +13,19 @@ transforms that bring A's images to the network's input, an architecture
     extractors:
       - {name: trained, params: {network: lenet5, layer: embedding}}
 
+A job may instead fine-tune a pretrained network on A (``finetune:`` in place
+of ``architecture`` and ``params``: the weights and the parameters of
+:class:`~transfer.features.cnn.FineTunedCNN`); its ``trained`` extractors
+then take any of its stages ("global_pool", "logits", "predictions") or
+Keras layers, with the network's own preprocessing::
+
+    train:
+      - label: mobilenet_a
+        data: {dataset: image_folder, path: cifar10/train}
+        finetune: {weights: mobilenet_v2_1.0_224, params: {unfreeze_blocks: 2, epochs: 3}}
+    extractors:
+      - {name: trained, params: {network: mobilenet_a, layer: global_pool}}
+
 An extractor whose ``network`` parameter names a job gets the job's trained
 ``model.keras`` as its ``weights`` when the run is planned. Everything is
 checked before any work: the job's keys, dataset and transforms, the
@@ -38,7 +51,7 @@ from transfer._registry import ARCHITECTURES, did_you_mean
 
 __all__ = ["TrainJob", "TrainPlan", "build_train_jobs", "plan_training", "run_training"]
 
-JOB_KEYS = ("label", "data", "transforms", "architecture", "params")
+JOB_KEYS = ("label", "data", "transforms", "architecture", "params", "finetune")
 #: architecture arguments the stage supplies itself
 _SUPPLIED = ("input_shape", "n_outputs", "seed")
 
@@ -53,6 +66,8 @@ class TrainJob:
     architecture: str
     architecture_params: dict
     trainer: Any
+    #: a fine-tuning job: ``{"weights": ..., "params": {...}}`` (then no architecture)
+    finetune: dict | None = None
 
 
 @dataclass
@@ -108,9 +123,15 @@ def build_train_jobs(
                     f"unknown key {key!r}.{did_you_mean(str(key), JOB_KEYS)} "
                     f"Valid keys: {', '.join(JOB_KEYS)}",
                 )
-        for key in ("label", "data", "architecture"):
+        for key in ("label", "data"):
             if key not in item:
                 raise ctx.error(p, f"missing required key {key!r}")
+        if ("architecture" in item) == ("finetune" in item):
+            raise ctx.error(
+                p,
+                "give either 'architecture' (a network trained from scratch) or 'finetune' "
+                "(a pretrained network fine-tuned on A)",
+            )
         label = item["label"]
         if not isinstance(label, str) or not label:
             raise ctx.error((*p, "label"), f"expected a name, got {label!r}")
@@ -122,6 +143,17 @@ def build_train_jobs(
         if not isinstance(transforms, list):
             raise ctx.error((*p, "transforms"), f"expected a list, got {transforms!r}")
         built_transforms = build_transforms(transforms, (*p, "transforms"))
+        if "finetune" in item:
+            if "params" in item:
+                raise ctx.error(
+                    (*p, "params"), "a finetune job takes its parameters in finetune.params"
+                )
+            spec = _finetune_spec(item["finetune"], config["seed"], (*p, "finetune"), ctx)
+            jobs[label] = TrainJob(label, data, built_transforms, "", {}, None, spec)
+            resolved.append(
+                {"label": label, "data": data, "transforms": transforms, "finetune": spec}
+            )
+            continue
         arch = item["architecture"]
         if isinstance(arch, str):
             arch = {"name": arch}
@@ -198,6 +230,35 @@ def build_train_jobs(
     return jobs
 
 
+def _finetune_spec(spec: Any, seed: int, p: tuple, ctx: Any) -> dict:
+    """A job's ``finetune:`` mapping, checked: ``{"weights": str, "params": dict}``."""
+    from transfer._validation import validate_params
+    from transfer.features.cnn.finetune import FineTunedCNN
+
+    if isinstance(spec, str):
+        spec = {"weights": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("weights"), str):
+        raise ctx.error(p, f"expected {{weights: NAME_OR_PATH, params: {{...}}}}, got {spec!r}")
+    extra = set(spec) - {"weights", "params"}
+    if extra:
+        raise ctx.error((*p, sorted(extra)[0]), "expected only weights, params")
+    params = dict(spec.get("params") or {})
+    accepted = [k for k in inspect.signature(FineTunedCNN).parameters if k != "weights"]
+    for key in params:
+        if key not in accepted:
+            raise ctx.error(
+                (*p, "params", key),
+                f"FineTunedCNN has no parameter {key!r}.{did_you_mean(key, accepted)} "
+                f"Parameters: {', '.join(accepted)}",
+            )
+    params.setdefault("random_state", seed)
+    try:
+        validate_params(FineTunedCNN(spec["weights"], **params))
+    except (ValueError, TypeError) as exc:
+        raise ctx.error((*p, "params"), str(exc)) from None
+    return {"weights": spec["weights"], "params": params}
+
+
 def _trained_root(recipe: Any) -> Path:
     from transfer._io import default_cache_dir
 
@@ -228,7 +289,7 @@ def plan_training(recipe: Any) -> list[TrainPlan]:
         the network does not have, images of several shapes).
     """
     from transfer.recipes.runner import open_data
-    from transfer.train.trainer import read_card, train_key
+    from transfer.train.trainer import finetune_key, read_card, train_key
 
     plans = []
     for label, job in recipe.train_jobs.items():
@@ -236,11 +297,21 @@ def plan_training(recipe: Any) -> list[TrainPlan]:
         data.check_files()
         if data.labels is None or len(np.unique(data.labels)) < 2:
             raise ValueError(f"train job {label!r}: dataset A needs at least 2 classes")
+        users = _users(recipe, label)
+        if job.finetune is not None:
+            key = finetune_key(job.finetune["weights"], job.finetune["params"], data)
+            folder = _trained_root(recipe) / key
+            card = read_card(folder)
+            if users and card is None:
+                _check_finetune_layers(job, users)
+            for _, ext in users:
+                ext.set_params(weights=str(folder / "model.keras"))
+            plans.append(TrainPlan(job, data, key, folder, card is not None, card))
+            continue
         shape = tuple(int(s) for s in data.image_shape())
         key = train_key(job.architecture, job.architecture_params, job.trainer, data)
         folder = _trained_root(recipe) / key
         card = read_card(folder)
-        users = _users(recipe, label)
         if users and card is None:
             from transfer._quiet import import_tensorflow
 
@@ -267,9 +338,30 @@ def plan_training(recipe: Any) -> list[TrainPlan]:
     return plans
 
 
+def _check_finetune_layers(job: TrainJob, users: list[tuple[str, Any]]) -> None:
+    """The layers the extractors ask of a fine-tuning job exist in its pretrained network
+    (a stage, a layer of the network, or a layer of the new classifier)."""
+    from transfer.features.cnn import CNNFeatures
+    from transfer.features.cnn.finetune import HEAD_LAYERS
+    from transfer.features.network import STAGES
+
+    for ext_label, ext in users:
+        layers = [ext.layer] if isinstance(ext.layer, str) else list(ext.layer)
+        named = [n for n in layers if n not in STAGES and n not in HEAD_LAYERS]
+        if not named:
+            continue
+        probe = np.zeros((1, 32, 32, 3), np.float32)
+        try:
+            CNNFeatures(job.finetune["weights"], layer=named, runtime="tensorflow").fit(
+                probe
+            ).transform(probe)
+        except ValueError as exc:
+            raise ValueError(f"extractor {ext_label!r} (train job {job.label!r}): {exc}") from None
+
+
 def run_training(plans: list[TrainPlan], say: Callable[[str], object]) -> bool:
     """Train every job not yet trained; True when something was trained."""
-    from transfer.train.trainer import train_network
+    from transfer.train.trainer import finetune_network, train_network
 
     trained = False
     for plan in plans:
@@ -277,6 +369,17 @@ def run_training(plans: list[TrainPlan], say: Callable[[str], object]) -> bool:
             say(f"train {plan.job.label}: from the cache ({plan.folder})")
             continue
         job = plan.job
+        if job.finetune is not None:
+            plan.card = finetune_network(
+                job.finetune["weights"],
+                job.finetune["params"],
+                plan.data,
+                plan.folder,
+                label=job.label,
+                say=say,
+            )
+            plan.done, trained = True, True
+            continue
         plan.card = train_network(
             job.architecture,
             job.architecture_params,

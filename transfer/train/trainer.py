@@ -47,7 +47,15 @@ from transfer._validation import NONE, InstanceOf, Interval, Options, validate_p
 from transfer.data.imageset import ImageSet
 from transfer.features.base import stable_hash
 
-__all__ = ["TRAIN_FORMAT", "NetworkTrainer", "TrainingError", "train_key", "train_network"]
+__all__ = [
+    "TRAIN_FORMAT",
+    "NetworkTrainer",
+    "TrainingError",
+    "finetune_key",
+    "finetune_network",
+    "train_key",
+    "train_network",
+]
 
 log = logging.getLogger("transfer")
 
@@ -226,6 +234,96 @@ def train_key(
             "versions": _versions(),
         }
     )
+
+
+def finetune_key(weights: str, params: dict, data: ImageSet) -> str:
+    """The key of a network fine-tuned on dataset A: the pretrained weights
+    (their content), every :class:`~transfer.features.cnn.FineTunedCNN`
+    parameter, A's fingerprint and the library versions."""
+    from transfer.features.network import weights_identity
+    from transfer.weights.records import canonical_weights
+
+    weights = canonical_weights(str(weights))
+    return stable_hash(
+        {
+            "format": TRAIN_FORMAT,
+            "finetune": weights,
+            "weights": weights_identity(weights),
+            "params": {k: v for k, v in params.items() if k != "verbose"},
+            "data": data.fingerprint(),
+            "versions": _versions(),
+        }
+    )
+
+
+def finetune_network(
+    weights: str,
+    params: dict,
+    data: ImageSet,
+    folder: str | os.PathLike,
+    *,
+    label: str = "network",
+    say: Callable[[str], object] | None = None,
+) -> dict:
+    """Fine-tune a pretrained network on ``data`` (dataset A) and write it to ``folder``.
+
+    :class:`~transfer.features.cnn.FineTunedCNN` trains on A's training rows
+    (its own validation split and early stopping), is tested on A's test
+    rows when A has a split, and is saved as ``model.keras`` with its card
+    ``model.json`` (``FineTunedCNN.save``'s card: preprocessing, input size,
+    sha256, history; plus the job's label, data and test accuracy), which
+    :class:`~transfer.features.cnn.CNNFeatures` and the ``trained`` extractor
+    load. A finished job in ``folder`` is returned as is; an interrupted one
+    starts again (fine-tuning keeps no checkpoint).
+
+    Returns
+    -------
+    dict
+        The card.
+    """
+    from transfer._io import atomic_write_text
+    from transfer.features.cnn.finetune import FineTunedCNN
+
+    folder = Path(folder)
+    say = say or (lambda _msg: None)
+    done = read_card(folder)
+    if done is not None:
+        return done
+    train_rows, test_rows = _rows(data)
+    network = FineTunedCNN(weights, **params)
+    say(f"train {label}: fine-tuning {weights} on {len(train_rows)} images of {data.name}")
+    t0 = time.perf_counter()
+    network.fit(data.subset(train_rows))
+    seconds = time.perf_counter() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    network.save(folder / "model.keras")
+    card = json.loads((folder / "model.json").read_text())
+    card.update(
+        {
+            "label": label,
+            "architecture": f"finetuned {weights}",
+            "data": {
+                "name": data.name,
+                "n_train": len(train_rows),
+                "n_test": len(test_rows),
+                "fingerprint": data.fingerprint(),
+                "transforms": [t.spec() for t in data.transforms],
+            },
+            "epochs_run": int(network.n_epochs_),
+            "seconds": round(seconds, 2),
+        }
+    )
+    if len(test_rows) and not network.multilabel_:
+        truth = np.asarray(data.labels)[test_rows]
+        accuracy = float(np.mean(network.predict(data.subset(test_rows)) == truth))
+        card["test"] = {
+            "n_images": len(test_rows),
+            "accuracy": round(accuracy, 6),
+            "error": round(1.0 - accuracy, 6),
+        }
+        say(f"train {label}: test accuracy {accuracy:.4f} on {len(test_rows)} images of A")
+    atomic_write_text(folder / "model.json", json.dumps(card, indent=2, default=str))
+    return card
 
 
 def _rows(data: ImageSet) -> tuple[np.ndarray, np.ndarray]:

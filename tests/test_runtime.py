@@ -170,6 +170,7 @@ def test_a_conversion_failure_falls_back(fresh, monkeypatch, caplog):
         CNNFeatures(NAME, input_size=64, runtime="tflite").fit(X)
 
 
+@pytest.mark.slow  # converts and reloads an engine twice (6 s)
 def test_the_disk_cache_is_reused_and_a_damaged_entry_rebuilt(fresh, conversions, caplog, only):
     only("tflite")
     X = _images(5)  # batch 2: two full batches and a padded one
@@ -234,6 +235,7 @@ def test_runtime_is_unknown_before_the_network_is_built():
 # --------------------------------------------------------------------------- OpenVINO
 
 
+@pytest.mark.slow  # an optional engine; auto's TFLite check stays in the default run
 def test_openvino_equals_tensorflow_on_chelsea(cnn_weights_dir):
     pytest.importorskip("openvino")
     from transfer.features.cnn import center_crop, imagenet_class_names
@@ -321,6 +323,7 @@ def test_an_engine_whose_package_is_absent_is_skipped_quietly(fresh, monkeypatch
         CNNFeatures(NAME, "conv_pw_3_relu", input_size=64, runtime="openvino").fit(X)
 
 
+@pytest.mark.slow  # times three engines (5 s)
 def test_auto_keeps_tensorflow_when_it_is_clearly_faster(fresh, monkeypatch, caplog):
     monkeypatch.setattr(network, "SLOWER_MARGIN", 0.8)
     for cls in {cls for _, cls in network.ENGINES.values()}:

@@ -367,6 +367,7 @@ def test_semi_hard_miner_picks_the_closest_negative_beyond_the_positive():
     assert d_an[1, 0] == pytest.approx(0.4)  # none beyond 0.5: the farthest negative
 
 
+@pytest.mark.slow  # trains two small embeddings (6 s); the miner's test stays fast
 def test_contrastive_and_triplet_losses_pull_identities_together():
     import tensorflow as tf
 

@@ -500,32 +500,20 @@ def _recipe_info(path: Path) -> dict[str, Any]:
 
 def _weights_rows() -> list[dict[str, Any]]:
     """Known weights with a quick state (files present; `transfer weights verify` hashes)."""
-    from transfer.weights import (
-        get_record,
-        list_weights,
-        prepares_on_first_use,
-        weights_aliases,
-        weights_status,
-    )
+    from transfer_cli.weights import _weights_rows as weights_rows
 
-    aliases: dict[str, list[str]] = {}
-    for alias, name in weights_aliases().items():
-        aliases.setdefault(name, []).append(alias)
     rows = []
-    for name in list_weights():
-        record = get_record(name)
-        state = weights_status(name, check_sha256=False)
-        if state == "not prepared" and prepares_on_first_use(name):
-            state = "prepares on first use"
+    for row in weights_rows(check_sha256=False):
+        state = "prepares on first use" if row["prepares_on_first_use"] else row["state"]
         rows.append(
             {
-                "name": name,
-                "summary": f"{record.metric} {record.top1:.1%}; network {record.architecture}, "
-                f"input {record.input_size}; {state}",
-                "aliases": sorted(aliases.get(name, [])),
+                "name": row["name"],
+                "summary": f"{row['metric']} {row['accuracy']:.1%}; network "
+                f"{row['architecture']}, input {row['input_size']}; {state}",
+                "aliases": row["aliases"],
                 "state": state,
-                "architecture": record.architecture,
-                "origin": record.origin,
+                "architecture": row["architecture"],
+                "origin": row["origin"],
             }
         )
     return rows

@@ -68,8 +68,12 @@ def weights() -> None:
     """
 
 
-def _weights_rows() -> list[dict]:
-    """One row per known set of weights: its record, state and aliases."""
+def _weights_rows(check_sha256: bool = True) -> list[dict]:
+    """One row per known set of weights: its record, state and aliases.
+
+    ``check_sha256=False`` judges the state from the files being there
+    (``transfer list weights``: fast); ``weights verify`` hashes them.
+    """
     from transfer.weights import (
         get_record,
         list_weights,
@@ -84,7 +88,7 @@ def _weights_rows() -> list[dict]:
     rows = []
     for name in list_weights():
         record = get_record(name)
-        state = weights_status(name)
+        state = weights_status(name, check_sha256=check_sha256)
         rows.append(
             {
                 "name": name,

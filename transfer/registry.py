@@ -48,6 +48,7 @@ _BUILTIN_MODULES = (
     "transfer.features.handcrafted",
     "transfer.features.cnn",
     "transfer.features.identity",
+    "transfer.features.fusion",
     "transfer.heads",
     "transfer.protocols",
     "transfer.analysis",

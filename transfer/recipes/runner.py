@@ -334,13 +334,18 @@ def plan_run(
 
     feature_keys = {}
     for label, ext in recipe.extractors.items():
-        feature_keys[label] = stable_hash(
-            {
-                "extractor": ext.cache_key(),
-                "data": views[label].fingerprint(),
-                "per_fold": bool(ext.__sklearn_tags__().requires_fit),
-            }
-        )
+        if not fused_rows(ext):
+            feature_keys[label] = stable_hash(
+                {
+                    "extractor": ext.cache_key(),
+                    "data": views[label].fingerprint(),
+                    "per_fold": bool(ext.__sklearn_tags__().requires_fit),
+                }
+            )
+    for label, ext in recipe.extractors.items():
+        if fused_rows(ext):  # its features are its parts' rows', combined
+            parts = [feature_keys[r] for r in fused_rows(ext)]
+            feature_keys[label] = stable_hash({"extractor": ext.cache_key(), "parts": parts})
     fold_defs = [protocol.fold_definition(f) for f in folds]
     target_digest = array_digest(targets)
     cells = []
@@ -368,6 +373,8 @@ def plan_run(
         }
         if pending:
             continue  # its network is trained first; its layers were checked on the architecture
+        if fused_rows(ext):
+            continue  # runs nothing on images: its parts' rows are tried
         if component_tags(ext).get("kind") == "handcrafted" or any(c.cached is None for c in own):
             _trial(label, ext, views[label])
     plan = Plan(
@@ -429,13 +436,38 @@ def _stateless_features(
     return features, cached, computed
 
 
+def fused_rows(extractor: Any) -> list[str]:
+    """The recipe rows whose features ``extractor`` combines ([] for an ordinary extractor)."""
+    method = getattr(extractor, "fused_rows", None)
+    return list(method()) if callable(method) else []
+
+
+def _fused_features(plan: Plan, extractor: Any, folds: list[int]) -> list[np.ndarray]:
+    """Per fold, the combination of the features of ``extractor``'s rows (read from the
+    feature cache when they were extracted before; nothing is extracted twice)."""
+    parts = [extract(plan, row, folds) for row in fused_rows(extractor)]
+    per_fold = [np.empty((0, 0), np.float32)] * len(plan.folds)
+    done: dict[tuple[int, ...], np.ndarray] = {}
+    for i in folds:
+        arrays = [p.per_fold[i] for p in parts]
+        same = tuple(id(a) for a in arrays)  # stateless parts: one array for every fold
+        if same not in done:
+            done[same] = extractor.combine(arrays)
+        per_fold[i] = done[same]
+    return per_fold
+
+
 def extract(plan: Plan, label: str, folds: list[int]) -> Features:
     """Features of extractor ``label`` for the folds ``folds`` (indices into plan.folds)."""
     extractor = plan.recipe.extractors[label]
     view = plan.views[label]
     t0 = time.perf_counter()
     split = extractor.learned_stage() if extractor.__sklearn_tags__().requires_fit else None
-    if split is not None:
+    if fused_rows(extractor):
+        per_fold = _fused_features(plan, extractor, folds)
+        n_features = per_fold[folds[0]].shape[1]
+        cached = n_extracted = 0
+    elif split is not None:
         # the stateless stage once for every image (and cached), the learned
         # projection per fold on the training rows: hd_lbp with PCA on View 2
         # costs one extraction and ten PCA fits, not ten extractions

@@ -736,6 +736,13 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
         c["label"]: _instantiate(EXTRACTORS, c, ("extractors", i), ctx)
         for i, c in enumerate(config["extractors"])
     }
+    for i, c in enumerate(config["extractors"]):
+        ext = extractors[c["label"]]
+        if callable(getattr(ext, "fused_rows", None)) and ext.fused_rows():
+            try:  # an extractor combining other rows' features (a fusion)
+                ext.bind_rows(extractors, own_label=c["label"])
+            except ValueError as exc:
+                raise ctx.error(("extractors", i, "params", "parts"), str(exc)) from None
     from transfer.train.recipe import build_train_jobs
 
     train_jobs = build_train_jobs(config, extractors, build_transforms, ctx)

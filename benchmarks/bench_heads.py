@@ -1,4 +1,4 @@
-"""Linear heads: the batched Newton solver against LIBLINEAR on the features.
+"""Heads: the batched Newton solver against LIBLINEAR; Fisherfaces against scikit-learn.
 
 Baseline: ``LinearSVMHead(formulation="features")``, the head as it was
 (scikit-learn's ``LinearSVC`` on the feature matrix: LIBLINEAR's dual
@@ -20,6 +20,13 @@ Workloads, as in the shipped recipes:
   the recipe's 5 folds). Quick mode keeps the 10 people with the most images
   (one-vs-rest costs grow with the number of classes; the ratio does not
   depend on it much); ``--full`` takes all 62.
+
+Fisherfaces (``fisherfaces_vs_sklearn``): the head as it was, scikit-learn's
+``PCA(svd_solver="full")`` to ``n_samples - n_classes`` dimensions then
+``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``, against
+``FisherfacesHead()`` (``transfer.heads.discriminant``: the PCA by one
+eigendecomposition of the Gram matrix, the shrinkage LDA in closed form), on
+LFW-people z-scored pixels (the recipe's first row), the same fold as above.
 
 Run ``python -m benchmarks.bench_heads [--full]`` from the repository root.
 """
@@ -47,11 +54,10 @@ def _orl_pixels():
     return X, y, train, test
 
 
-def _lfw_gabor(n_people: int | None):
+def _lfw(extractor, n_people: int | None):
     from sklearn.model_selection import StratifiedKFold
 
     from transfer.data import Grey, LFWCrop, open_dataset
-    from transfer.features.handcrafted import GaborFeatures
 
     images = open_dataset("lfw", data_root() / "lfw", min_images_per_person=20)
     y = np.asarray(images.labels)
@@ -60,7 +66,7 @@ def _lfw_gabor(n_people: int | None):
         images = images.subset(np.flatnonzero(np.isin(y, keep_classes)))
         y = np.asarray(images.labels)
     images = images.with_transforms(LFWCrop(resize=0.5), Grey())
-    X = GaborFeatures(grid=(8, 8)).fit_transform(images)
+    X = extractor.fit_transform(images)
     train, test = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
     return X, y, train, test
 
@@ -114,11 +120,60 @@ def _compare(name: str, X, y, train, test, repeat: int) -> dict:
     )
 
 
+def _compare_fisherfaces(name: str, X, y, train, test) -> dict:
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
+
+    from transfer.heads import FisherfacesHead
+
+    k = len(train) - len(np.unique(y[train]))
+    models = {
+        "baseline": make_pipeline(
+            PCA(n_components=k, svd_solver="full"),
+            LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"),
+        ),
+        "ours": FisherfacesHead(),
+    }
+    X = X.astype(np.float64)
+    fits = {key: (lambda m=m: m.fit(X[train], y[train])) for key, m in models.items()}
+    times = interleaved(fits, 1)
+    predicted = {key: m.predict(X[test]) for key, m in models.items()}
+    acc = {key: float(np.mean(predicted[key] == y[test])) for key in models}
+    agree = float(np.mean(predicted["baseline"] == predicted["ours"]))
+    return entry(
+        baseline="PCA(svd_solver='full') + LinearDiscriminantAnalysis(solver='lsqr', "
+        "shrinkage='auto') (scikit-learn)",
+        ours="FisherfacesHead(): Gram-matrix PCA + closed-form shrinkage LDA",
+        baseline_s=times["baseline"],
+        ours_s=times["ours"],
+        sizes={
+            "workload": name,
+            "n_train": len(train),
+            "n_test": len(test),
+            "n_features": int(X.shape[1]),
+            "n_classes": len(np.unique(y[train])),
+            "pca_dimensions": k,
+        },
+        equal={"same_predictions": agree, "ok": bool(agree >= 0.99)},
+        goal=5.0,
+        accuracy=acc,
+    )
+
+
 def bench(quick: bool = True) -> dict[str, dict]:
-    """``linear_head_vs_liblinear`` (ORL pixels) and ``..._lfw_gabor`` (LFW-people Gabor)."""
+    """``linear_head_vs_liblinear`` (ORL pixels), ``..._lfw_gabor`` (LFW-people Gabor)
+    and ``fisherfaces_vs_sklearn`` (LFW-people pixels)."""
+    from transfer.features.handcrafted import GaborFeatures, PixelFeatures
+
     orl = _orl_pixels()
-    lfw = _lfw_gabor(10 if quick else None)
+    n_people = 10 if quick else None
+    lfw = _lfw(GaborFeatures(grid=(8, 8)), n_people)
+    pixels = _lfw(PixelFeatures(normalize="zscore"), n_people)
     return {
+        "fisherfaces_vs_sklearn": _compare_fisherfaces(
+            "LFW-people z-scored pixels, fold 1 of 5" + (", 10 people" if quick else ""), *pixels
+        ),
         "linear_head_vs_liblinear": _compare("ORL pixels, 1 split", *orl, repeat=1),
         "linear_head_vs_liblinear_lfw_gabor": _compare(
             "LFW-people Gabor 8x8, fold 1 of 5" + (", 10 people" if quick else ""),

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -23,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from transfer._registry import register_head
 from transfer._validation import NONE, Interval, Options, validate_params
+from transfer.heads.discriminant import GramPCA, ShrunkLDA
 from transfer.heads.linear import LinearFit
 
 
@@ -347,12 +347,12 @@ class FisherfacesHead(_ScatterHead):
             k = min(int(self.n_components), cap)
         else:
             k = float(self.n_components)
-        lda = (
-            LinearDiscriminantAnalysis()
-            if self.shrinkage is None
-            else LinearDiscriminantAnalysis(solver="lsqr", shrinkage=self.shrinkage)
-        )
-        return Pipeline([("pca", PCA(n_components=k, svd_solver="full")), ("lda", lda)])
+        # the PCA by one eigendecomposition (of the n x n Gram matrix when rows
+        # are fewer than columns) and the shrinkage LDA in closed form: the
+        # same model as scikit-learn's PCA + LinearDiscriminantAnalysis(solver=
+        # "lsqr"), 5-20x faster on LFW-sized folds (transfer.heads.discriminant)
+        lda = LinearDiscriminantAnalysis() if self.shrinkage is None else ShrunkLDA(self.shrinkage)
+        return Pipeline([("pca", GramPCA(n_components=k)), ("lda", lda)])
 
 
 @register_head("logistic")

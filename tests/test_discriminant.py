@@ -71,3 +71,15 @@ def test_fisherfaces_predicts_as_scikit_learns_pipeline_on_digits():
     agree = np.mean(head.predict(X[test]) == ref.predict(X[test]))
     assert agree == 1.0
     assert head.score(X[test], y[test]) > 0.65  # 0.701 with 5 images per digit
+
+
+def test_lda_head_with_shrinkage_equals_scikit_learn_on_wide_features():
+    from transfer.heads import LDAHead
+
+    X, y, X_test = _problem(60, 500, 6, seed=3)  # rows fewer than columns: the n x n solve
+    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(X, y)
+    head = LDAHead().fit(X, y)
+    scale = np.abs(ref.decision_function(X_test)).max()
+    np.testing.assert_allclose(
+        head.decision_function(X_test), ref.decision_function(X_test), atol=1e-9 * scale
+    )

@@ -269,8 +269,9 @@ class LDAHead(_ScatterHead):
     shrinkage : "auto", float in [0, 1] or None, default="auto"
         Ledoit-Wolf shrinkage of the within-class covariance ("auto"), which
         keeps LDA usable when features outnumber images. Not used by "svd".
-        "lsqr" and "eigen" cost O(n_features^2) memory: for thousands of
-        features prefer "fisherfaces", which runs LDA after PCA.
+        "eigen" costs O(n_features^2) memory, and so does "lsqr" with
+        ``shrinkage=None``; "lsqr" with shrinkage solves in the span of the
+        training rows when they are fewer than the features.
 
     References
     ----------
@@ -290,6 +291,10 @@ class LDAHead(_ScatterHead):
         self.shrinkage = shrinkage
 
     def _make_model(self, X, y):
+        if self.solver == "lsqr" and self.shrinkage is not None:
+            # scikit-learn's model in closed form (transfer.heads.discriminant):
+            # an n x n solve when rows are fewer than columns
+            return ShrunkLDA(self.shrinkage)
         shrinkage = None if self.solver == "svd" else self.shrinkage
         return LinearDiscriminantAnalysis(solver=self.solver, shrinkage=shrinkage)
 

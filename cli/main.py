@@ -53,6 +53,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "transfer_cli.compare:compare",
         "Put the results folders RESULTS_DIRS side by side.",
     ),
+    "extract": (
+        "transfer_cli.extract:extract",
+        "Write one extractor's features of a recipe's images as Parquet shards.",
+    ),
 }
 
 
@@ -131,10 +135,12 @@ def _fail(message: str) -> None:
 # one line; anything else is a bug and keeps its traceback.
 def _user_errors() -> tuple[type[BaseException], ...]:
     from transfer.data.imageset import ImageReadError
+    from transfer.recipes.engines import EngineError
     from transfer.recipes.schema import RecipeError
     from transfer.train.trainer import TrainingError
 
     return (
+        EngineError,
         RecipeError,
         ImageReadError,
         TrainingError,
@@ -200,6 +206,27 @@ def main(verbose: bool) -> None:
     help="Write into an existing folder that holds other files (none of them is deleted).",
 )
 @click.option("--no-progress", is_flag=True, help="Hide progress bars and progress lines.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where extraction and the cells run (default: the recipe's engine:, else local). "
+    "ray needs pip install 'transfer[ray]'.",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="ADDR",
+    help="The Ray cluster to join: auto (started here with `ray start`), ray://HOST:PORT or "
+    "HOST:PORT. Without it --engine ray starts a local Ray instance for the run. Implies "
+    "--engine ray.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Ray extraction actors (one CPU each; default: the cluster's CPUs).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -209,6 +236,9 @@ def run(
     dry_run: bool,
     force: bool,
     no_progress: bool,
+    engine: str | None,
+    address: str | None,
+    workers: int | None,
 ) -> None:
     """Run RECIPE (a YAML file or the name of a shipped recipe).
 
@@ -222,15 +252,30 @@ def run(
       transfer run quickstart
       transfer run orl-identification --set data.root=/data --out results/orl
       transfer run my.yaml --dry-run
+      transfer run quickstart --engine ray --workers 2     a local Ray instance
+      transfer run lfw-people --address ray://head:10001   an existing Ray cluster
     """
     from transfer.recipes import load_recipe
 
     try:
-        rec = load_recipe(recipe, list(overrides))
+        rec = load_recipe(recipe, [*overrides, *engine_overrides(engine, address, workers)])
     except _user_errors() as exc:
         _fail(str(exc))
         return
     _execute(ctx, rec, out or Path("results") / rec.name, dry_run, force, no_progress)
+
+
+def engine_overrides(engine: str | None, address: str | None, workers: int | None) -> list[str]:
+    """``--set`` assignments of the ``engine:`` section for the engine options
+    (recorded in the results' recipe.yaml like any override)."""
+    if address is not None and engine is None:
+        engine = "ray"
+    sets = [] if engine is None else [f"engine.name={engine}"]
+    if address is not None:
+        sets.append(f"engine.address={json.dumps(address)}")
+    if workers is not None:
+        sets.append(f"engine.workers={workers}")
+    return sets
 
 
 def _execute(

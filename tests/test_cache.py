@@ -343,3 +343,130 @@ def test_save_load_roundtrip_and_damage(tmp_path):
     with pytest.warns(FeatureCacheWarning, match="cannot load the array"):
         assert cache.load("ab" * 32) is None
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# -- Parquet shards (the Ray engine's and `transfer extract`'s format) ----------
+def _parquet_shard(cache: FeatureCache, data: ImageSet, rows: list[int], **params) -> Path:
+    """A Parquet shard of ``rows`` of ``data`` in the cache folder, written with
+    the shared writer outside any engine (as a Ray actor writes it)."""
+    extractor = create_extractor("lbp", **params)
+    key = cache.extractor_key(extractor, data)
+    keys = image_keys(data)
+    subset = data.subset(rows)
+    path = cache_mod.write_parquet_shard(
+        cache._folder(key),
+        [keys[i] for i in rows],
+        [data.describe(i) for i in rows],
+        subset.labels,
+        _fresh(subset, **params),
+        {"extractor": "lbp", "key": key},
+    )
+    assert path is not None and path.parent == cache._folder(key)
+    return path
+
+
+def test_parquet_shards_are_read_beside_npy_shards(tmp_path, rows_run):
+    data = _set(np.random.default_rng(4).uniform(0, 255, (8, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    _parquet_shard(cache, data, [0, 1, 2])
+    _parquet_shard(cache, data, [3, 4])
+    rows_run.update(rows=0, fits=0)
+    with _no_warnings():
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    # 5 rows from the two Parquet shards, 3 computed (and written as .npy)
+    assert (out.n_computed, out.n_cached, rows_run["rows"]) == (3, 5, 3)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+    folder = cache._folder(out.key)
+    assert len(list(folder.glob("*.parquet"))) == 2 and len(list(folder.glob("*.npy"))) == 1
+    rows_run.update(rows=0, fits=0)
+    again = cache.extract(create_extractor("lbp"), data.subset([7, 0, 4]), label="lbp")
+    assert (again.n_computed, again.n_cached, rows_run["fits"]) == (0, 3, 0)
+    np.testing.assert_array_equal(again.features, _fresh(data)[[7, 0, 4]])
+
+
+def test_parquet_shard_is_a_plain_table(tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    data = _set(np.random.default_rng(5).uniform(0, 255, (4, 16, 16)))
+    path = _parquet_shard(FeatureCache(tmp_path), data, [0, 1, 2, 3])
+    frame = pd.read_parquet(path)
+    assert list(frame.columns) == ["image_key", "path", "label", "features"]
+    assert frame["image_key"].tolist() == image_keys(data)
+    assert frame["path"].tolist() == ["t[0]", "t[1]", "t[2]", "t[3]"]
+    assert frame["label"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(np.stack(frame["features"]), _fresh(data))
+    record = json.loads(pq.read_schema(path).metadata[cache_mod.PARQUET_RECORD])
+    assert record["shape"] == [4, _fresh(data).shape[1]] and record["dtype"] == "float32"
+
+
+def _rewrite_features(path: Path, change) -> None:
+    """Rewrite a Parquet shard's features with ``change(array)``, keeping its record."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    column = table.column("features").combine_chunks()
+    arr = column.flatten().to_numpy().reshape(len(column), -1).copy()
+    record = change(arr, json.loads(table.schema.metadata[cache_mod.PARQUET_RECORD]))
+    values = pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), arr.shape[1])
+    table = table.set_column(3, "features", values)
+    table = table.replace_schema_metadata({cache_mod.PARQUET_RECORD: json.dumps(record)})
+    pq.write_table(table, path)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda a, r: (a.__setitem__((1, 2), a[1, 2] + 1.0), r)[1], "sha256 mismatch"),
+        (
+            lambda a, r: (
+                a.__setitem__((0, 0), np.inf),
+                {**r, "sha256": hashlib.sha256(a.tobytes()).hexdigest()},
+            )[1],
+            "NaN or infinite",
+        ),
+        (lambda a, r: {**r, "shape": [9, 9]}, "the record says"),
+        (lambda a, r: {k: v for k, v in r.items() if k != "sha256"}, "has no sha256"),
+    ],
+)
+def test_damaged_parquet_shard_is_warned_removed_and_recomputed(tmp_path, change, reason):
+    data = _set(np.random.default_rng(6).uniform(0, 255, (3, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    path = _parquet_shard(cache, data, [0, 1, 2])
+    _rewrite_features(path, change)
+    with pytest.warns(FeatureCacheWarning, match=reason) as rec:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(path) in str(rec[0].message)
+    assert (out.n_computed, out.n_cached) == (3, 0)
+    np.testing.assert_array_equal(out.features, _fresh(data))
+    assert not path.exists()
+
+
+def test_unreadable_parquet_shard_is_warned_removed_and_recomputed(tmp_path):
+    data = _set(np.random.default_rng(7).uniform(0, 255, (2, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    path = _parquet_shard(cache, data, [0, 1])
+    path.write_bytes(b"PAR1 not a parquet file")
+    with pytest.warns(FeatureCacheWarning, match="unreadable shard") as rec:
+        out = cache.extract(create_extractor("lbp"), data, label="lbp")
+    assert str(path) in str(rec[0].message)
+    assert out.n_computed == 2 and not path.exists()
+    np.testing.assert_array_equal(out.features, _fresh(data))
+
+
+def test_pending_lists_what_extract_would_compute(tmp_path):
+    data = _set(np.random.default_rng(8).uniform(0, 255, (5, 16, 16)))
+    cache = FeatureCache(tmp_path)
+    cache.extract(create_extractor("lbp"), data.subset([1, 3]), label="lbp")
+    twice = ImageSet(
+        name="t",
+        labels=np.arange(6),
+        class_names=tuple("abcdef"),
+        images=data.images[[0, 1, 2, 3, 4, 0]],
+    )
+    with pytest.warns(UserWarning, match="byte-identical"):
+        pending = cache.pending(create_extractor("lbp"), twice, label="lbp")
+    assert pending.missing == [0, 2, 4]  # row 5 repeats row 0: computed once
+    assert sorted(pending.rows) == sorted({pending.keys[1], pending.keys[3]})
+    assert pending.key == cache.extractor_key(create_extractor("lbp"), twice)

@@ -143,3 +143,33 @@ def test_number_that_yaml_reads_as_a_string_gets_a_hint(written, hint):
 def test_no_number_hint_for_strings_that_are_not_numbers():
     msg = _error(GOOD.replace("C: 0.5", "C: lots"))
     assert "'C' parameter" in msg and "YAML reads" not in msg
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        ("engine: rey", ["bad.yaml, line 15: engine.name", "unknown engine 'rey'", "'ray'"]),
+        ("engine: {name: ray, workers: 0}", ["engine.workers", "must be >= 1", "got 0"]),
+        ("engine: {name: ray, batch_size: -2}", ["engine.batch_size", "got -2"]),
+        ("engine: {name: ray, workers: two}", ["engine.workers", "expected an integer or null"]),
+        ("engine: {name: ray, adress: auto}", ["engine.adress", "Did you mean 'address'"]),
+        ("engine: {address: auto}", ["engine.address", "needs name: ray"]),
+        ("engine: [ray]", ["engine", "expected a mapping"]),
+    ],
+)
+def test_engine_key_errors_name_the_key(engine, expected):
+    message = _error(GOOD + engine + "\n")
+    for part in expected:
+        assert part in message, message
+
+
+def test_engine_defaults_to_local_and_takes_a_plain_name():
+    local = load_recipe_text(GOOD, "good.yaml").config["engine"]
+    assert local == {"name": "local", "address": None, "workers": None, "batch_size": None}
+    ray = load_recipe_text(GOOD + "engine: ray\n", "good.yaml", ["engine.workers=2"])
+    assert ray.config["engine"] == {
+        "name": "ray",
+        "address": None,
+        "workers": 2,
+        "batch_size": None,
+    }

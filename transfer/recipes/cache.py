@@ -9,12 +9,20 @@ Layout, under ``directory``::
     <key[:2]>/<key>/<shard>.npy    rows of float32 features
     <key[:2]>/<key>/<shard>.json   the record: one content key per row, the
                                    array's shape, dtype and sha256
+    <key[:2]>/<key>/<shard>.parquet  the same in one Parquet file (written by
+                                   the Ray engine and ``transfer extract``):
+                                   columns ``image_key``, ``path``, ``label``,
+                                   ``features`` (fixed-size list of float32),
+                                   the record in the schema metadata
+                                   (:data:`PARQUET_RECORD`)
 
 ``key`` (:meth:`FeatureCache.extractor_key`) covers the extractor (class,
 parameters, version; for CNNs also the weights' sha256 and the layer) and the
 transforms applied to the images. A row's content key is the sha256 of the
 image (the file's bytes, or an in-memory image's bytes, shape and dtype) with
 the transforms. Each extraction that computes something writes one new shard.
+Both kinds of shard are read, newest first, whichever engine runs, so the
+local and the Ray engine share one cache.
 
 Every file is written atomically (temporary file, then ``os.replace``), the
 array before its record, so a reader never sees half a shard. On read a
@@ -48,7 +56,15 @@ from transfer._io import atomic_write, default_cache_dir
 from transfer.data.imageset import ImageReadError, ImageSet
 from transfer.features.base import stable_hash
 
-__all__ = ["Extracted", "FeatureCache", "FeatureCacheWarning", "image_keys"]
+__all__ = [
+    "Extracted",
+    "FeatureCache",
+    "FeatureCacheWarning",
+    "Pending",
+    "image_keys",
+    "read_parquet_shard",
+    "write_parquet_shard",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +76,8 @@ _CHUNK = 1 << 20
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
 #: How many duplicate pairs a warning names.
 _SHOW_PAIRS = 3
+#: The key of a Parquet shard's schema metadata that holds its record (JSON).
+PARQUET_RECORD = b"transfer"
 
 
 class FeatureCacheWarning(UserWarning):
@@ -89,6 +107,32 @@ class Extracted:
     n_computed: int
     n_cached: int
     key: str
+
+
+@dataclass
+class Pending:
+    """What :meth:`FeatureCache.extract` would compute for a set (see
+    :meth:`FeatureCache.pending`).
+
+    Attributes
+    ----------
+    key : str
+        The extractor-level key: shards live in ``FeatureCache._folder(key)``.
+    keys : list of str
+        The content key of every image, in order.
+    first : dict of str to int
+        The first row holding each content key.
+    rows : dict of str to ndarray
+        Features already cached, by content key.
+    missing : list of int
+        Rows to compute: the first row of each content key not cached.
+    """
+
+    key: str
+    keys: list[str]
+    first: dict[str, int]
+    rows: dict[str, np.ndarray]
+    missing: list[int]
 
 
 def _file_digest(path: str) -> str:
@@ -149,6 +193,133 @@ def image_keys(data: ImageSet) -> list[str]:
 
 def _array_sha256(features: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest()
+
+
+def _check_array(features: np.ndarray, record: dict) -> tuple[np.ndarray | None, str | None]:
+    """``features`` and None when it matches its ``record``, else None and why not."""
+    if list(features.shape) != record.get("shape") or str(features.dtype) != record.get("dtype"):
+        return None, (
+            f"array of shape {list(features.shape)} and dtype {features.dtype}, the record "
+            f"says {record.get('shape')} and {record.get('dtype')}"
+        )
+    if "sha256" not in record:
+        return None, "the record has no sha256 (written by an older version)"
+    if _array_sha256(features) != record["sha256"]:
+        return None, "sha256 mismatch: the array changed after it was written"
+    if np.issubdtype(features.dtype, np.floating) and not np.all(np.isfinite(features)):
+        return None, "it holds NaN or infinite values"
+    return features, None
+
+
+def write_parquet_shard(
+    folder: str | os.PathLike,
+    image_keys: list[str],
+    paths: list[str],
+    labels: np.ndarray,
+    features: np.ndarray,
+    info: dict,
+) -> Path | None:
+    """Write one Parquet shard of features into ``folder``, atomically.
+
+    Parameters
+    ----------
+    folder : path
+        A feature-cache key's folder (``FeatureCache._folder(key)``), or any
+        folder (``transfer extract --out``).
+    image_keys : list of str
+        The content key of each row (:func:`image_keys`).
+    paths : list of str
+        Each image's file, or its description for images held in memory.
+    labels : ndarray of shape (n_rows,)
+        Each image's class index.
+    features : ndarray of shape (n_rows, n_features)
+        Stored as float32, one fixed-size list per row.
+    info : dict
+        Added to the record (the extractor's label, the key).
+
+    Returns
+    -------
+    Path or None
+        The shard, or None when ``features`` holds NaN or infinite values
+        (never cached: the caller reports them as an error).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(image_keys):
+        raise ValueError(
+            f"features of shape {features.shape} for {len(image_keys)} image keys; expected "
+            f"({len(image_keys)}, n_features)"
+        )
+    if not np.all(np.isfinite(features)):
+        return None
+    record = {
+        **info,
+        "layout": _LAYOUT,
+        "shape": list(features.shape),
+        "dtype": str(features.dtype),
+        "sha256": _array_sha256(features),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    values = pa.FixedSizeListArray.from_arrays(
+        pa.array(features.reshape(-1), type=pa.float32()), features.shape[1]
+    )
+    table = pa.table(
+        {
+            "image_key": pa.array(list(image_keys), type=pa.string()),
+            "path": pa.array([str(p) for p in paths], type=pa.string()),
+            "label": pa.array(np.asarray(labels, dtype=np.int64)),
+            "features": values,
+        }
+    ).replace_schema_metadata({PARQUET_RECORD: json.dumps(record, sort_keys=True, default=str)})
+    path = Path(folder) / f"{uuid.uuid4().hex}.parquet"
+    atomic_write(path, lambda f: pq.write_table(table, f))
+    return path
+
+
+def _parquet_keys(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["image_key"]).column(0).to_pylist()
+
+
+def read_parquet_shard(path: str | os.PathLike) -> tuple[dict, np.ndarray | None, str | None]:
+    """The record and checked features of a Parquet shard, or why it cannot be used.
+
+    Parameters
+    ----------
+    path : path
+        A shard :func:`write_parquet_shard` wrote.
+
+    Returns
+    -------
+    record : dict
+        Its record (empty when unreadable).
+    features : ndarray of shape (n_rows, n_features) or None
+        float32; None when the shard fails a check.
+    reason : str or None
+        Why it failed (unreadable, shape, dtype, sha256, non-finite values).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["features"])
+        raw = (table.schema.metadata or {}).get(PARQUET_RECORD)
+        if raw is None:
+            return {}, None, "no transfer record in its schema metadata"
+        record = json.loads(raw)
+        column = table.column("features").combine_chunks()
+        if not pa.types.is_fixed_size_list(column.type):
+            return record, None, f"features column of type {column.type}, not a fixed-size list"
+        width = column.type.list_size
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        features = flat.reshape(len(column), width)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        return {}, None, f"cannot read it ({exc})"
+    features, reason = _check_array(features, record)
+    return record, features, reason
 
 
 def _warn(message: str) -> None:
@@ -227,27 +398,8 @@ class FeatureCache:
             Naming an image file that cannot be read.
         """
         t0 = time.perf_counter()
-        if extractor.__sklearn_tags__().requires_fit:
-            raise ValueError(
-                f"extractor {label!r} learns from data (tag requires_fit): its features depend on "
-                "the training images and cannot be cached per image; fit it on each fold instead"
-            )
-        key = self.extractor_key(extractor, data)
-        keys = image_keys(data)
-        first: dict[str, int] = {}  # content key -> first row holding it
-        for i, k in enumerate(keys):
-            first.setdefault(k, i)
-        if len(first) < len(keys):
-            self._warn_duplicates(data, keys, first)
-
-        rows = self._gather(key, set(first))
-        if len({len(r) for r in rows.values()}) > 1:
-            _warn(
-                f"feature cache: entries of {label!r} under {self._folder(key)} disagree on the "
-                "number of features; recomputing every image"
-            )
-            rows = {}
-        missing = sorted(first[k] for k in first if k not in rows)
+        pending = self.pending(extractor, data, label=label)
+        key, keys, rows, missing = pending.key, pending.keys, pending.rows, pending.missing
         computed = self._compute(extractor, data, missing, label)
         if computed is not None and rows:
             width = len(next(iter(rows.values())))
@@ -257,7 +409,7 @@ class FeatureCache:
                     f"entries under {self._folder(key)} hold {width}; recomputing every image"
                 )
                 rows = {}
-                missing = sorted(first.values())
+                missing = sorted(pending.first.values())
                 computed = self._compute(extractor, data, missing, label)
         if computed is not None:
             self._write_shard(key, [keys[i] for i in missing], computed, label)
@@ -284,6 +436,45 @@ class FeatureCache:
             n_cached=n_cached,
             key=key,
         )
+
+    def pending(self, extractor: Any, data: ImageSet, *, label: str) -> Pending:
+        """The cached rows of ``data`` and the rows still to compute.
+
+        What :meth:`extract` does before computing, shared with the engines
+        that compute elsewhere (:mod:`transfer.recipes.ray_engine`): they
+        compute :attr:`Pending.missing`, write shards under
+        ``self._folder(pending.key)`` and call :meth:`extract`, which then
+        reads every row from the cache.
+
+        Raises
+        ------
+        ValueError
+            When ``extractor`` learns from data (tag ``requires_fit``).
+        ImageReadError
+            Naming an image file that cannot be read.
+        """
+        if extractor.__sklearn_tags__().requires_fit:
+            raise ValueError(
+                f"extractor {label!r} learns from data (tag requires_fit): its features depend on "
+                "the training images and cannot be cached per image; fit it on each fold instead"
+            )
+        key = self.extractor_key(extractor, data)
+        keys = image_keys(data)
+        first: dict[str, int] = {}  # content key -> first row holding it
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        if len(first) < len(keys):
+            self._warn_duplicates(data, keys, first)
+
+        rows = self._gather(key, set(first))
+        if len({len(r) for r in rows.values()}) > 1:
+            _warn(
+                f"feature cache: entries of {label!r} under {self._folder(key)} disagree on the "
+                "number of features; recomputing every image"
+            )
+            rows = {}
+        missing = sorted(first[k] for k in first if k not in rows)
+        return Pending(key, keys, first, rows, missing)
 
     @staticmethod
     def _compute(extractor: Any, data: ImageSet, idx: list[int], label: str) -> np.ndarray | None:
@@ -316,11 +507,14 @@ class FeatureCache:
         return self.directory / key[:2] / key
 
     def _gather(self, key: str, wanted: set[str]) -> dict[str, np.ndarray]:
-        """Rows of ``wanted`` content keys found in valid shards of ``key``."""
+        """Rows of ``wanted`` content keys found in valid shards of ``key``
+        (``.npy`` + ``.json`` and ``.parquet``, newest first)."""
         folder = self._folder(key)
         try:
             records = sorted(
-                folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+                [*folder.glob("*.json"), *folder.glob("*.parquet")],
+                key=lambda p: p.stat().st_mtime_ns,
+                reverse=True,
             )
         except OSError as exc:
             if folder.exists():
@@ -328,6 +522,9 @@ class FeatureCache:
             return {}
         rows: dict[str, np.ndarray] = {}
         for meta in records:  # newest first: a rewritten image is taken from its latest shard
+            if meta.suffix == ".parquet":
+                self._gather_parquet(meta, wanted, rows)
+                continue
             try:
                 record = json.loads(meta.read_text())
                 shard_keys = list(record["image_keys"])
@@ -354,26 +551,38 @@ class FeatureCache:
         return rows
 
     @staticmethod
+    def _gather_parquet(path: Path, wanted: set[str], rows: dict[str, np.ndarray]) -> None:
+        """Add the rows of ``wanted`` keys (not yet in ``rows``) held by Parquet shard ``path``."""
+        try:
+            shard_keys = _parquet_keys(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _warn(f"feature cache: ignoring {path}: unreadable shard ({exc}); recomputing")
+            _remove(path)
+            return
+        if not any(k in wanted and k not in rows for k in shard_keys):
+            return
+        _, features, reason = read_parquet_shard(path)
+        if reason is None and len(features) != len(shard_keys):
+            reason = f"{len(features)} rows for {len(shard_keys)} image keys"
+        if reason is not None:
+            _warn(
+                f"feature cache: ignoring {path}: {reason}; its {len(shard_keys)} images will be "
+                "recomputed"
+            )
+            _remove(path)
+            return
+        for j, k in enumerate(shard_keys):
+            if k in wanted and k not in rows:
+                rows[k] = features[j]
+
+    @staticmethod
     def _read_checked(npy: Path, record: dict) -> tuple[np.ndarray | None, str | None]:
         """The array in ``npy`` and None, or None and why it cannot be used."""
         try:
             features = np.load(npy, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             return None, f"cannot load the array ({exc})"
-        if list(features.shape) != record.get("shape") or str(features.dtype) != record.get(
-            "dtype"
-        ):
-            return None, (
-                f"array of shape {list(features.shape)} and dtype {features.dtype}, the record "
-                f"says {record.get('shape')} and {record.get('dtype')}"
-            )
-        if "sha256" not in record:
-            return None, "the record has no sha256 (written by an older version)"
-        if _array_sha256(features) != record["sha256"]:
-            return None, "sha256 mismatch: the array changed after it was written"
-        if np.issubdtype(features.dtype, np.floating) and not np.all(np.isfinite(features)):
-            return None, "it holds NaN or infinite values"
-        return features, None
+        return _check_array(features, record)
 
     def _write_shard(self, key: str, keys: list[str], features: np.ndarray, label: str) -> None:
         if not np.all(np.isfinite(features)):

@@ -41,7 +41,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from joblib import Parallel, delayed
 from sklearn.base import clone
 
 import transfer
@@ -52,6 +51,7 @@ from transfer.features.base import array_digest, stable_hash
 from transfer.protocols.base import Fold, FoldResult
 from transfer.recipes.cache import FeatureCache
 from transfer.recipes.cells import CellCache, cell_key
+from transfer.recipes.engines import LocalEngine, get_engine
 from transfer.recipes.output import (
     OutputPlan,
     clean_stale_staging,
@@ -183,6 +183,9 @@ class Plan:
     #: when planning began (wall clock, and ``time.perf_counter``): a run's duration counts it
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     t0: float = field(default_factory=time.perf_counter)
+    #: where features and cells are computed (:mod:`transfer.recipes.engines`),
+    #: set and started by :func:`run_recipe`; None: this process (the local engine)
+    engine: Any = None
 
     @property
     def n_cached(self) -> int:
@@ -427,7 +430,8 @@ def _stateless_features(
 ) -> tuple[np.ndarray, int, int]:
     """(features, images read from the cache, images computed) of a non-learning extractor."""
     if plan.feature_cache is not None:
-        got = plan.feature_cache.extract(clone(extractor), view, label=label)
+        engine = plan.engine or LocalEngine()
+        got = engine.features(plan.feature_cache, clone(extractor), view, label)
         features, cached, computed = got.features, got.n_cached, got.n_computed
     else:
         features = clone(extractor).fit(view).transform(view)
@@ -552,8 +556,8 @@ def evaluate(
     if features is None:
         raise RuntimeError("features are needed for cells that are not cached")
     protocol = plan.recipe.protocol
-    jobs = Parallel(n_jobs=plan.recipe.config["n_jobs"], return_as="generator")(
-        delayed(_evaluate_one)(
+    jobs = [
+        (
             protocol,
             plan.recipe.heads[c.head],
             features.per_fold[c.fold],
@@ -561,8 +565,11 @@ def evaluate(
             plan.folds[c.fold],
         )
         for c in todo
-    )
-    for cell, (result, error) in zip(todo, jobs, strict=True):
+    ]
+    engine = plan.engine or LocalEngine()
+    # as each cell finishes (any order on a cluster), so each is cached at once
+    for i, (result, error) in engine.map_cells(_evaluate_one, jobs, plan.recipe.config["n_jobs"]):
+        cell = todo[i]
         if result is not None and plan.cell_cache is not None and cell.key is not None:
             plan.cell_cache.save(
                 cell.key,
@@ -870,9 +877,11 @@ def run_recipe(
     for stale in clean_stale_staging(plan.output):
         say(f"removed {stale}, left by a run that was killed")
     say(plan.summary())
+    engine = get_engine(recipe.config)
     staging = make_staging(plan.output)
     try:
         with _sigterm_as_interrupt():
+            plan.engine = engine.start()
             outcomes, extraction_rows = _run_cells(plan, say)
             analyses = run_analyses(plan, staging, say)
             results = write_results(
@@ -891,6 +900,9 @@ def run_recipe(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        engine.stop()  # also on error and Ctrl-C: a cluster the run started is shut down
+        plan.engine = None
     return RunResult(
         plan.output.out_dir,
         results,

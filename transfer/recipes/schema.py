@@ -96,6 +96,18 @@ SCHEMA: dict[str, Any] = {
         False,
         {},
     ),
+    # where extraction and the cells run (transfer.recipes.engines); a plain
+    # name (engine: ray) is read as {name: ray}; checked by _check_engine
+    "engine": (
+        {
+            "name": ((str,), False, "local"),
+            "address": ((str, type(None)), False, None),
+            "workers": ((int, type(None)), False, None),
+            "batch_size": ((int, type(None)), False, None),
+        },
+        False,
+        {},
+    ),
 }
 COMPONENT_KEYS = ("name", "params", "label")
 # an extractor may carry its own transforms, applied after the recipe's
@@ -574,6 +586,8 @@ def _assign(config: dict, keys: list, value: Any, fail: Callable[[int, str], Exc
         child = node[k] if isinstance(node, list) else node.get(k)
         if child is None:
             child = [] if isinstance(nxt, int) else {}
+        elif keys[: i + 1] == ["engine"] and isinstance(child, str):
+            child = {"name": child}  # engine: ray is short for engine: {name: ray}
         elif _is_component_slot(keys[: i + 1]):
             # recipes may write a component as a bare name, and a list of one as that item
             if len(keys[: i + 1]) == 1 and isinstance(child, str | dict) and isinstance(nxt, int):
@@ -634,6 +648,8 @@ def _never(i: int, problem: str) -> Exception:  # pragma: no cover - _check_swee
 
 def _load_point(raw: dict, ctx: _Context, overrides: list[str] | None) -> Recipe:
     """Validate and build one recipe mapping (overrides already applied)."""
+    if isinstance(raw, dict) and isinstance(raw.get("engine"), str):
+        raw = {**raw, "engine": {"name": raw["engine"]}}
     config = _check_mapping(raw, SCHEMA, (), ctx)
     config.pop("sweep", None)  # a point, or a recipe without one: its resolved form runs alone
     explicit = bool(config["name"])
@@ -706,6 +722,28 @@ def _check_data(data: dict, path: tuple, ctx: _Context) -> None:
             raise ctx.error((*path, key), f"must be >= 1, got {data[key]}")
 
 
+def _check_engine(engine: dict, ctx: _Context) -> None:
+    """An ``engine:`` mapping: a known name, positive counts, an address only for ray."""
+    from transfer.recipes.engines import ENGINES
+
+    name = engine["name"]
+    if name not in ENGINES:
+        raise ctx.error(
+            ("engine", "name"),
+            f"unknown engine {name!r}.{did_you_mean(name, list(ENGINES))} "
+            f"Engines: {', '.join(ENGINES)}",
+        )
+    for key in ("workers", "batch_size"):
+        if engine[key] is not None and engine[key] < 1:
+            raise ctx.error(("engine", key), f"must be >= 1 (or null), got {engine[key]}")
+    if name == "local" and engine["address"] is not None:
+        raise ctx.error(
+            ("engine", "address"),
+            f"an address ({engine['address']!r}) needs name: ray; the local engine runs in "
+            "this process",
+        )
+
+
 def build_recipe(config: dict, ctx: _Context) -> Recipe:
     from transfer.data.transforms import make_transform
     from transfer.registry import load_components
@@ -713,6 +751,7 @@ def build_recipe(config: dict, ctx: _Context) -> Recipe:
     load_components()
 
     _check_data(config["data"], ("data",), ctx)
+    _check_engine(config["engine"], ctx)
     if config["n_jobs"] == 0 or config["n_jobs"] < -1:
         raise ctx.error(
             ("n_jobs",), f"must be a positive int or -1 (all cores), got {config['n_jobs']}"

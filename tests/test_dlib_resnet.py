@@ -92,10 +92,11 @@ def test_no_face_uses_the_whole_image_and_is_counted():
     est = create_extractor("dlib_resnet")
     F = est.fit(noise).transform(noise)
     assert F.shape == (2, 128) and np.all(np.isfinite(F))
-    assert D.stats() == {"aligned": 0, "fallback": 2}
+    # neither dlib's detector nor MTCNN (the second chance) finds a face in noise
+    assert D.stats() == {"aligned": 0, "mtcnn": 0, "fallback": 2}
     # the fallback chip is the whole (grey -> RGB) image resized to 150 x 150
-    chip, found = D.face_chip(noise[0])
-    assert not found and chip.shape == (150, 150, 3)
+    chip, source = D.face_chip(noise[0])
+    assert source == "image" and chip.shape == (150, 150, 3)
     np.testing.assert_array_equal(chip[..., 0], chip[..., 1])
 
 
@@ -106,6 +107,7 @@ def test_cache_key_covers_alignment_and_weights():
     assert est.cache_key() == DlibResNetFeatures(n_jobs=2).cache_key()
     assert est.cache_key() != DlibResNetFeatures(align=False).cache_key()
     assert est.cache_key() != DlibResNetFeatures(num_jitters=2).cache_key()
+    assert est.cache_key() != DlibResNetFeatures(fallback="image").cache_key()
 
 
 def test_model_sha256_mismatch_names_the_file(monkeypatch):
@@ -144,7 +146,7 @@ def test_batched_descriptors_equal_per_face_ones(lfw_pairs):
     images = _with_faceless(lfw_pairs, at=4)
     D.reset_stats()
     batched = DlibResNetFeatures(batch_size=5).fit(images[:1]).transform(images)
-    assert D.stats() == {"aligned": 4, "fallback": 1}
+    assert D.stats() == {"aligned": 4, "mtcnn": 0, "fallback": 1}
     np.testing.assert_array_equal(batched, _per_face(images))
 
 
@@ -157,8 +159,32 @@ def test_batch_split_over_jobs_keeps_rows_in_order(lfw_pairs):
     D.reset_stats()
     with parallel_config(backend="threading"):
         F = DlibResNetFeatures(batch_size=7, n_jobs=3).fit(images[:1]).transform(images)
-    assert D.stats() == {"aligned": 6, "fallback": 1}
+    assert D.stats() == {"aligned": 6, "mtcnn": 0, "fallback": 1}
     np.testing.assert_array_equal(F, _per_face(images))
+
+
+@pytest.mark.slow  # two LFW photos and MTCNN's model: a few seconds
+def test_mtcnn_box_stands_in_when_dlibs_detector_finds_no_face(shared_data):
+    # dlib's HOG detector finds no face in Arlen_Specter_0003 (a tilted head);
+    # with the predictor on MTCNN's box the descriptor matches his other photo
+    root = need(shared_data, "lfw/lfw-deepfunneled") / "Arlen_Specter"
+    hard, easy = (read_image(str(root / f"Arlen_Specter_{i:04d}.jpg")) for i in (3, 1))
+    assert D.face_chip(easy)[1] == "dlib"
+    chip, source = D.face_chip(hard)
+    whole, whole_source = D.face_chip(hard, fallback="image")
+    assert (source, whole_source) == ("mtcnn", "image")
+    assert not np.array_equal(chip, whole)
+    D.reset_stats()
+    ours, theirs = (
+        DlibResNetFeatures(fallback=f).fit_transform(np.stack([hard, easy]).astype(np.float32))
+        for f in ("mtcnn", "image")
+    )
+    assert D.stats() == {"aligned": 3, "mtcnn": 1, "fallback": 1}
+    distance = [float(np.linalg.norm(F[0] - F[1])) for F in (ours, theirs)]
+    # dlib's threshold is 0.6: same person with the second chance, not without
+    assert distance[0] < 0.6 < distance[1], distance
+    with pytest.raises(ValueError, match="'fallback' must be one of"):
+        D.face_chip(hard, fallback="centre")
 
 
 @pytest.mark.slow  # starts two worker processes: import and model load, ~10 s
@@ -166,7 +192,7 @@ def test_worker_processes_give_the_same_descriptors(lfw_pairs, descriptors):
     images = _with_faceless(lfw_pairs, n_faces=5, at=3)
     D.reset_stats()
     F = DlibResNetFeatures(batch_size=4, n_jobs=2).fit(images[:1]).transform(images)
-    assert D.stats() == {"aligned": 5, "fallback": 1}  # counted in this process
+    assert D.stats() == {"aligned": 5, "mtcnn": 0, "fallback": 1}  # counted in this process
     np.testing.assert_array_equal(F[[0, 1, 2, 4, 5]], descriptors[:5])
     np.testing.assert_array_equal(F[3], _per_face(images[3:4])[0])
 

@@ -173,6 +173,19 @@ def test_a_small_cnn_recipe_gives_equal_results_on_ray(tmp_path, cluster):
 
 
 @ray_test
+def test_workers_get_the_drivers_transfer_environment(monkeypatch):
+    # the CNN above only finds its prepared weights on a worker through this:
+    # in CI the default weights folder (~/.cache) holds none
+    ray_engine = pytest.importorskip("transfer.recipes.ray_engine")
+    monkeypatch.setenv("TRANSFER_WEIGHTS", "/shared/weights")
+    monkeypatch.setenv("TRANSFER_CACHE", "/shared/cache")
+    env = ray_engine._worker_env()["env_vars"]
+    assert env["TRANSFER_WEIGHTS"] == "/shared/weights"
+    assert env["TRANSFER_CACHE"] == "/shared/cache"
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "2"
+
+
+@ray_test
 def test_the_engine_starts_and_stops_its_own_instance(tmp_path):
     pytest.importorskip("ray")
     code = textwrap.dedent(

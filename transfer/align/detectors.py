@@ -731,6 +731,17 @@ class DlibDetector(FaceDetector):
             best = _closest_index(boxes, rgb.shape)
             return rgb, predictor(rgb, rects[best])
 
+    def shape_from_box(self, image: np.ndarray, box: Sequence[float]) -> tuple[np.ndarray, Any]:
+        """The 5-point ``full_object_detection`` inside ``box`` (x0, y0, x1, y1), with the RGB
+        image: the predictor placed on a face another detector found (for
+        :func:`dlib.get_face_chip` when the HOG detector finds none)."""
+        dlib = dlib_module()
+        rgb = as_rgb_uint8(image)
+        x0, y0, x1, y1 = (round(float(v)) for v in box)
+        with self._lock:
+            _, predictor = self._loaded()
+            return rgb, predictor(rgb, dlib.rectangle(x0, y0, x1, y1))
+
     def detect_shapes(
         self, image: np.ndarray, max_side: int | None = None
     ) -> tuple[np.ndarray, list[tuple[Detection, Any]]]:

@@ -375,7 +375,12 @@ def _dlib_embed(
 ) -> list[list[FaceEmbedding]]:
     from transfer.align import get_detector, select_face
     from transfer.align.detectors import as_rgb_uint8, dlib_module
-    from transfer.features.identity.dlib_resnet import CHIP_PADDING, CHIP_SIZE, _resize_chip
+    from transfer.features.identity.dlib_resnet import (
+        CHIP_PADDING,
+        CHIP_SIZE,
+        _resize_chip,
+        mtcnn_shapes,
+    )
 
     dlib = dlib_module()
     net = _dlib_net()
@@ -407,6 +412,8 @@ def _dlib_embed(
             )
             continue
         rgb, found = detector.detect_shapes(image, max_side)
+        if not found:  # as DlibResNetFeatures: the predictor on MTCNN's boxes
+            found = mtcnn_shapes(rgb, max_side)
         if face == "all":
             chosen = found
         else:
@@ -414,7 +421,7 @@ def _dlib_embed(
             chosen = [(d, s) for d, s in found if d is pick]
         if not chosen:
             missing.append(names[i])
-            # as DlibResNetFeatures: without a face, the whole image resized
+            # as DlibResNetFeatures: without a face from either, the whole image resized
             out.append(
                 [FaceEmbedding(describe(_resize_chip(rgb)), None, None, sources[i], "dlib", 0)]
             )

@@ -87,6 +87,15 @@ class _ShardWriter:
         return {"shard": np.array([name]), "count": np.array([n])}
 
 
+def _worker_env() -> dict[str, Any]:
+    """The runtime environment of every actor and task: the driver's ``TRANSFER_*``
+    variables (data root, cache, weights folders: the workers must find what the
+    driver finds, on storage every node mounts at the same path) and TensorFlow kept
+    quiet. Read at each call: a variable set after the engine started still counts."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("TRANSFER_")}
+    return {"env_vars": {**QUIET_ENVIRONMENT, **env}}
+
+
 def _quiet_data() -> None:
     """Ray Data prints no bars nor banners: the run prints its own progress."""
     context = ray.data.DataContext.get_current()
@@ -175,8 +184,9 @@ class RayEngine(Engine):
             "include_dashboard": False,
             "log_to_driver": False,
             "logging_level": logging.ERROR,
-            # workers import TensorFlow: keep its start-up notices out of the logs
-            "runtime_env": {"env_vars": dict(QUIET_ENVIRONMENT)},
+            # workers import TensorFlow (its start-up notices kept out of the logs)
+            # and find the data, cache and weights where the driver does
+            "runtime_env": _worker_env(),
         }
         if where is None and self.workers is not None:
             kwargs["num_cpus"] = self.workers
@@ -308,6 +318,7 @@ class RayEngine(Engine):
             # the extractor is not retried: it fails the run with its message
             compute=ray.data.ActorPoolStrategy(size=min(workers, -(-len(rows) // size))),
             num_cpus=1,
+            runtime_env=_worker_env(),
         )
         n = 0
         with PhaseProgress(f"{label} on Ray", len(rows), unit="images", say=say) as progress:
@@ -320,7 +331,7 @@ class RayEngine(Engine):
     def map_cells(
         self, fn: Callable[..., Any], jobs: Sequence[tuple], n_jobs: int
     ) -> Iterator[tuple[int, Any]]:
-        task = ray.remote(num_cpus=1, max_retries=RETRIES)(fn)
+        task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=_worker_env())(fn)
         refs: dict[int, Any] = {}  # id(argument) -> its object, put once
 
         def shared(arg: Any) -> Any:

@@ -335,6 +335,32 @@ def _remove(*paths: Path) -> None:
             pass  # a read-only cache keeps the bad shard; it is ignored again next time
 
 
+def _merge(
+    path: Path,
+    features: np.ndarray | None,
+    reason: str | None,
+    shard_keys: list[str],
+    wanted: set[str],
+    rows: dict[str, np.ndarray],
+    also: Path | None = None,
+) -> None:
+    """Add a shard's rows of ``wanted`` keys not yet in ``rows``; or, when it failed a
+    check (``reason``) or its row count is wrong, warn and remove it (and ``also``, its
+    record) so that its images are recomputed."""
+    if reason is None and len(features) != len(shard_keys):
+        reason = f"{len(features)} rows for {len(shard_keys)} image keys"
+    if reason is not None:
+        _warn(
+            f"feature cache: ignoring {path}: {reason}; its {len(shard_keys)} images will be "
+            "recomputed"
+        )
+        _remove(path, *([also] if also is not None else []))
+        return
+    for j, k in enumerate(shard_keys):
+        if k in wanted and k not in rows:
+            rows[k] = features[j]
+
+
 class FeatureCache:
     """Extracted features on disk, cached per image content.
 
@@ -536,18 +562,7 @@ class FeatureCache:
                 continue
             npy = meta.with_suffix(".npy")
             features, reason = self._read_checked(npy, record)
-            if reason is None and len(features) != len(shard_keys):
-                reason = f"{len(features)} rows for {len(shard_keys)} image keys"
-            if reason is not None:
-                _warn(
-                    f"feature cache: ignoring {npy}: {reason}; its {len(shard_keys)} images "
-                    "will be recomputed"
-                )
-                _remove(npy, meta)
-                continue
-            for j, k in enumerate(shard_keys):
-                if k in wanted and k not in rows:
-                    rows[k] = features[j]
+            _merge(npy, features, reason, shard_keys, wanted, rows, also=meta)
         return rows
 
     @staticmethod
@@ -562,18 +577,7 @@ class FeatureCache:
         if not any(k in wanted and k not in rows for k in shard_keys):
             return
         _, features, reason = read_parquet_shard(path)
-        if reason is None and len(features) != len(shard_keys):
-            reason = f"{len(features)} rows for {len(shard_keys)} image keys"
-        if reason is not None:
-            _warn(
-                f"feature cache: ignoring {path}: {reason}; its {len(shard_keys)} images will be "
-                "recomputed"
-            )
-            _remove(path)
-            return
-        for j, k in enumerate(shard_keys):
-            if k in wanted and k not in rows:
-                rows[k] = features[j]
+        _merge(path, features, reason, shard_keys, wanted, rows)
 
     @staticmethod
     def _read_checked(npy: Path, record: dict) -> tuple[np.ndarray | None, str | None]:

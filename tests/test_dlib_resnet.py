@@ -1,4 +1,8 @@
-"""dlib's ResNet face descriptor ("dlib_resnet") on LFW View-1 test pairs."""
+"""dlib's ResNet face descriptor ("dlib_resnet") on LFW View-1 test pairs.
+
+``runtime="dlib"`` runs dlib's own network (the tests of its batching are exact);
+the default runs its Keras port, checked against dlib's network (to 1e-4).
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ def descriptors(lfw_pairs):
     return DlibResNetFeatures().fit(images[:1]).transform(images)
 
 
-@pytest.mark.slow  # descriptors of 200 LFW images: 20 s
+@pytest.mark.slow  # descriptors of 200 LFW images: ~12 s (the port), 20 s (dlib's network)
 def test_lfw_pairs_are_verified(lfw_pairs, descriptors):
     _, left, right, labels = lfw_pairs
     dist = np.linalg.norm(descriptors[left] - descriptors[right], axis=1)
@@ -69,8 +73,11 @@ def test_descriptors_are_128d_unit_norm_ish_and_deterministic(lfw_pairs, descrip
     assert descriptors.shape == (len(images), 128) and descriptors.dtype == np.float32
     norms = np.linalg.norm(descriptors, axis=1)
     assert np.all((norms > 0.8) & (norms < 2.0)), (norms.min(), norms.max())  # 1.27-1.59 seen
-    again = DlibResNetFeatures(batch_size=3).fit(images[:1]).transform(images[:5])
-    np.testing.assert_array_equal(again, descriptors[:5])
+    est = DlibResNetFeatures(batch_size=3).fit(images[:1])
+    again = est.transform(images[:5])
+    np.testing.assert_array_equal(again, est.transform(images[:5]))
+    # other batches pad the port's last chunk differently: equal to the engine's rounding
+    np.testing.assert_allclose(again, descriptors[:5], rtol=0, atol=1e-5)
     assert list(DlibResNetFeatures().fit(images[:1]).get_feature_names_out()[[0, -1]]) == [
         "dlib_resnet0",
         "dlib_resnet127",
@@ -81,15 +88,17 @@ def test_unaligned_chip_matches_the_aligned_path(lfw_pairs):
     image = lfw_pairs[0][0]
     chip, found = D.face_chip(image, align=True)
     assert found and chip.shape == (150, 150, 3) and chip.dtype == np.uint8
-    from_chip = DlibResNetFeatures(align=False).fit(chip[None]).transform(chip[None])
-    aligned = DlibResNetFeatures().fit(image[None]).transform(image[None])
+    from_chip = (
+        DlibResNetFeatures(align=False, runtime="dlib").fit(chip[None]).transform(chip[None])
+    )
+    aligned = DlibResNetFeatures(runtime="dlib").fit(image[None]).transform(image[None])
     np.testing.assert_allclose(from_chip[0], aligned[0], atol=1e-5)
 
 
 def test_no_face_uses_the_whole_image_and_is_counted():
     noise = np.random.default_rng(0).uniform(0, 255, size=(2, 40, 30)).astype(np.float32)
     D.reset_stats()
-    est = create_extractor("dlib_resnet")
+    est = create_extractor("dlib_resnet", runtime="dlib")
     F = est.fit(noise).transform(noise)
     assert F.shape == (2, 128) and np.all(np.isfinite(F))
     # neither dlib's detector nor MTCNN (the second chance) finds a face in noise
@@ -108,6 +117,9 @@ def test_cache_key_covers_alignment_and_weights():
     assert est.cache_key() != DlibResNetFeatures(align=False).cache_key()
     assert est.cache_key() != DlibResNetFeatures(num_jitters=2).cache_key()
     assert est.cache_key() != DlibResNetFeatures(fallback="image").cache_key()
+    # the port gives dlib's descriptors to 1e-4 (else dlib's network runs): one entry
+    for runtime in D.RUNTIMES:
+        assert est.cache_key() == DlibResNetFeatures(runtime=runtime).cache_key()
 
 
 def test_model_sha256_mismatch_names_the_file(monkeypatch):
@@ -145,7 +157,7 @@ def test_batched_descriptors_equal_per_face_ones(lfw_pairs):
     # the batch makes the same dlib calls as one image at a time: equal exactly
     images = _with_faceless(lfw_pairs, at=4)
     D.reset_stats()
-    batched = DlibResNetFeatures(batch_size=5).fit(images[:1]).transform(images)
+    batched = DlibResNetFeatures(batch_size=5, runtime="dlib").fit(images[:1]).transform(images)
     assert D.stats() == {"aligned": 4, "mtcnn": 0, "fallback": 1}
     np.testing.assert_array_equal(batched, _per_face(images))
 
@@ -158,7 +170,8 @@ def test_batch_split_over_jobs_keeps_rows_in_order(lfw_pairs):
     images = _with_faceless(lfw_pairs, n_faces=6, at=2)
     D.reset_stats()
     with parallel_config(backend="threading"):
-        F = DlibResNetFeatures(batch_size=7, n_jobs=3).fit(images[:1]).transform(images)
+        est = DlibResNetFeatures(batch_size=7, n_jobs=3, runtime="dlib")
+        F = est.fit(images[:1]).transform(images)
     assert D.stats() == {"aligned": 6, "mtcnn": 0, "fallback": 1}
     np.testing.assert_array_equal(F, _per_face(images))
 
@@ -191,13 +204,77 @@ def test_mtcnn_box_stands_in_when_dlibs_detector_finds_no_face(shared_data):
 def test_worker_processes_give_the_same_descriptors(lfw_pairs, descriptors):
     images = _with_faceless(lfw_pairs, n_faces=5, at=3)
     D.reset_stats()
-    F = DlibResNetFeatures(batch_size=4, n_jobs=2).fit(images[:1]).transform(images)
+    F = DlibResNetFeatures(batch_size=4, n_jobs=2, runtime="dlib").fit(images[:1]).transform(images)
     assert D.stats() == {"aligned": 5, "mtcnn": 0, "fallback": 1}  # counted in this process
-    np.testing.assert_array_equal(F[[0, 1, 2, 4, 5]], descriptors[:5])
-    np.testing.assert_array_equal(F[3], _per_face(images[3:4])[0])
+    np.testing.assert_array_equal(F, _per_face(images))
+    # the port: the workers cut the chips, this process describes them
+    ported = DlibResNetFeatures(batch_size=4, n_jobs=2).fit(images[:1]).transform(images)
+    np.testing.assert_allclose(ported, F, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ported[[0, 1, 2, 4, 5]], descriptors[:5], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("n_jobs", [0, 1.5, "2"])
 def test_bad_n_jobs_is_named(n_jobs):
     with pytest.raises(ValueError, match="'n_jobs' parameter of DlibResNetFeatures"):
         DlibResNetFeatures(n_jobs=n_jobs).fit(np.zeros((1, 32, 32), np.float32))
+
+
+def test_bad_runtime_is_named():
+    with pytest.raises(ValueError, match="'runtime' parameter of DlibResNetFeatures"):
+        DlibResNetFeatures(runtime="gpu").fit(np.zeros((1, 32, 32), np.float32))
+
+
+def test_jittering_keeps_dlibs_network():
+    est = DlibResNetFeatures(num_jitters=2).fit(np.zeros((1, 32, 32), np.float32))
+    assert est.runtime_ == "dlib"
+    assert DlibResNetFeatures(runtime="dlib").fit(np.zeros((1, 32, 32), np.float32)).runtime_ == (
+        "dlib"
+    )
+
+
+@pytest.mark.slow  # TensorFlow, the port (converted on first use) and its check: ~15 s
+def test_port_gives_dlibs_descriptors_in_batches(lfw_pairs):
+    from joblib import parallel_config
+
+    images = _with_faceless(lfw_pairs, n_faces=10, at=4)  # chunks of 8: one full, one padded
+    reference = _per_face(images)
+    D.reset_stats()
+    est = DlibResNetFeatures(batch_size=11).fit(images[:1])
+    assert est.runtime_ in ("tensorflow", "tflite", "openvino")
+    F = est.transform(images)
+    assert D.stats() == {"aligned": 10, "mtcnn": 0, "fallback": 1}
+    np.testing.assert_allclose(F, reference, rtol=0, atol=1e-4)
+    assert np.abs(F - reference).max() > 0  # the port ran, not dlib's network
+    with parallel_config(backend="threading"):  # parts cut by workers, in order
+        G = DlibResNetFeatures(batch_size=11, n_jobs=3).fit(images[:1]).transform(images)
+    np.testing.assert_allclose(G, reference, rtol=0, atol=1e-4)
+    key = next(k for k in D._VERDICTS if len(k) == 4 and k[-1] == est.runtime_)
+    assert D._VERDICTS[key] <= D.PORT_TOLERANCE
+
+
+@pytest.mark.slow  # TensorFlow and the port: ~10 s
+def test_a_port_that_differs_from_dlib_is_not_used(lfw_pairs, monkeypatch, caplog):
+    import logging
+
+    real = D._load_port
+
+    def damaged():
+        model, key = real()
+        layer = model.get_layer("block7_conv1")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, bias + 0.05])  # one wrong weight
+        return model, (*key[:2], -1)
+
+    monkeypatch.setattr(D, "_load_port", damaged)
+    monkeypatch.setattr(D, "_PORTS", {})
+    monkeypatch.setattr(D, "_VERDICTS", {})
+    images = lfw_pairs[0][:3]
+    with caplog.at_level(logging.WARNING, logger="transfer.features"):
+        est = DlibResNetFeatures().fit(images[:1])
+        F = est.transform(images)
+    assert est.runtime_ == "dlib"
+    assert "differs from dlib's own descriptors by" in caplog.text
+    assert "running dlib's network" in caplog.text
+    np.testing.assert_array_equal(F, _per_face(images))  # dlib's network, bit for bit
+    with pytest.raises(RuntimeError, match=r"runtime='tensorflow'.*differs from dlib"):
+        DlibResNetFeatures(runtime="tensorflow").fit(images[:1])

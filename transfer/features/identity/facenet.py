@@ -46,6 +46,13 @@ __all__ = ["FaceNetFeatures", "l2_normalize"]
 
 #: The Keras layer whose output is the embedding (before L2 normalisation).
 EMBEDDING_LAYER = "Bottleneck_BatchNorm"
+#: The network (:attr:`WeightsRecord.architecture`) this extractor runs.
+ARCHITECTURE = "inception_resnet_v1"
+
+
+def _facenet_weights() -> list[str]:
+    """Names of the identity weights that are FaceNet's network (not dlib's, say)."""
+    return sorted(n for n, r in IDENTITY_WEIGHTS.items() if r.architecture == ARCHITECTURE)
 
 
 def l2_normalize(features: np.ndarray, eps: float = 1e-10) -> np.ndarray:
@@ -184,6 +191,11 @@ class FaceNetFeatures(NetworkExtractor):
             from transfer.weights.store import ensure
 
             record = get_record(weights)
+            if record.architecture != ARCHITECTURE:
+                raise ValueError(
+                    f"FaceNetFeatures: 'weights'={weights!r} are those of another network "
+                    f"({record.architecture}); FaceNet's: {', '.join(_facenet_weights())}"
+                )
             path = ensure(weights)  # checks the sha256 on every load
             return ResolvedWeights(
                 "model", None, str(path), record.preprocessing, record.input_size, False
@@ -192,10 +204,10 @@ class FaceNetFeatures(NetworkExtractor):
         if not path.is_file() or path.suffix != ".keras":
             raise ValueError(
                 f"FaceNetFeatures: 'weights'={weights!r} is neither a known name nor a .keras "
-                f"file.{did_you_mean(weights, sorted(IDENTITY_WEIGHTS))} Known weights: "
-                f"{', '.join(sorted(IDENTITY_WEIGHTS))}, or the path of a .keras FaceNet model"
+                f"file.{did_you_mean(weights, _facenet_weights())} Known weights: "
+                f"{', '.join(_facenet_weights())}, or the path of a .keras FaceNet model"
             )
-        record = next(iter(IDENTITY_WEIGHTS.values()))
+        record = get_record(_facenet_weights()[0])
         return ResolvedWeights(
             "model", None, str(path), record.preprocessing, record.input_size, False
         )

@@ -120,6 +120,9 @@ SLOWER_MARGIN = 0.8
 TIMING_IMAGES = 16
 #: Format of the converted-engine cache entries (a change orphans the old ones).
 _ENGINE_FORMAT = 2
+#: Sub-batches queued per OpenVINO stream for one batch: more than one, so that a
+#: stream slowed down (a core shared with decoding) leaves its last part to another.
+OPENVINO_JOBS_PER_STREAM = 2
 
 logger = logging.getLogger("transfer")
 
@@ -384,10 +387,15 @@ class OpenVINOForward:
     (``INFERENCE_PRECISION_HINT="f32"``: on CPUs with AMX or AVX-512 BF16,
     OpenVINO would otherwise run in bfloat16, far from TensorFlow's
     features) in throughput mode: several single-threaded streams, as many
-    as OpenVINO chooses for the CPUs this process may use. Each batch is
-    split across the streams and its parts run at once; single-threaded
+    as OpenVINO chooses for the CPUs this process may use. Single-threaded
     streams need no barrier between threads, which keeps a shared machine
     (another job taking a core for a moment) from stalling every layer.
+    Each batch is cut into sub-batches of :meth:`sub_batch` images, at least
+    :data:`OPENVINO_JOBS_PER_STREAM` per stream, queued on an
+    ``AsyncInferQueue``: a stream that finishes early takes the next
+    sub-batch instead of waiting for a slower one (a core shared with
+    ``tf.data``'s decoding of the next batch, or with another job). The
+    inputs are shared with OpenVINO, not copied.
 
     Requires the optional package ``openvino``.
     """
@@ -413,23 +421,32 @@ class OpenVINOForward:
                     "INFERENCE_NUM_THREADS": cpus,
                 },
             )
-        streams = int(self._compiled.get_property("NUM_STREAMS"))
-        self._requests = [self._compiled.create_infer_request() for _ in range(max(1, streams))]
+        self.streams = max(1, int(self._compiled.get_property("NUM_STREAMS")))
+        self._queue = ov.AsyncInferQueue(self._compiled, self.streams)
         self._size = int(input_size)
         self._lock = threading.Lock()
 
+    def sub_batch(self, n: int) -> int:
+        """Images per queued request for a batch of ``n``: about ``n / (streams x jobs)``."""
+        jobs = self.streams * OPENVINO_JOBS_PER_STREAM if self.streams > 1 else 1
+        return max(1, -(-int(n) // jobs))
+
     def __call__(self, x: Any) -> np.ndarray:
         x = _engine_input(x, self._size)
-        parts = np.array_split(x, min(len(self._requests), max(1, len(x))))
+        step = self.sub_batch(len(x))
+        starts = range(0, len(x), step)
+        parts: list[np.ndarray | None] = [None] * len(starts)
+
+        def done(request: Any, i: int) -> None:
+            parts[i] = request.get_output_tensor(0).data.copy()
+
         with self._lock:
-            running = []
-            for request, part in zip(self._requests, parts, strict=False):
-                if len(part):
-                    request.start_async({0: part})
-                    running.append(request)
-            for request in running:
-                request.wait()
-            return np.concatenate([r.get_output_tensor(0).data.copy() for r in running])
+            self._queue.set_callback(done)
+            for i, start in enumerate(starts):
+                # x outlives wait_all: OpenVINO reads the sub-batch in place
+                self._queue.start_async({0: x[start : start + step]}, i, share_inputs=True)
+            self._queue.wait_all()
+        return np.concatenate(parts)
 
 
 #: The engines that run a converted network (its TFLite flat buffer): name -> (the
@@ -1096,7 +1113,9 @@ def run_batches(
             if n < batch_size:
                 pad = np.zeros((batch_size - n, *chunk.shape[1:]), dtype=np.float32)
                 chunk = np.concatenate([chunk, pad])
-            y = np.asarray(forward(tf.constant(chunk, dtype=tf.float32)))[:n]
+            # an engine takes the array itself (no copy into a tf.Tensor and back)
+            x = chunk if engine_of(forward) in ENGINES else tf.constant(chunk, dtype=tf.float32)
+            y = np.asarray(forward(x))[:n]
             if out is None:
                 out = np.empty((total, y.shape[1]), dtype=np.float32)
             out[done : done + n] = y

@@ -218,8 +218,11 @@ def test_batched_alignment_equals_one_at_a_time(method, faces):
     assert detector.calls == calls + len(images)
     assert [d is None for d in batch] == [d is None for d in one] == [False] * 11 + [True]
     for a, b in zip(one[:-1], batch[:-1], strict=True):
-        np.testing.assert_array_equal(b.landmarks, a.landmarks)
-        assert b.box == a.box and b.score == a.score
+        # the networks run on batches of crops: the same to float32 round-off (BLAS
+        # kernels differ by batch size on some CPUs: 8e-6 px seen on an AVX2 EPYC)
+        np.testing.assert_allclose(b.landmarks, a.landmarks, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(b.box, a.box, rtol=0, atol=1e-3)
+        assert b.score == pytest.approx(a.score, abs=1e-5)
     align = Align(method, SIZE, MARGIN, fallback="center", cache=False)
     reset_stats()
     crops = align.apply_batch(images)
@@ -232,7 +235,8 @@ def test_batched_alignment_equals_one_at_a_time(method, faces):
     assert counts["fallback_images"] == ["image 11"]
     assert counts["faces"] >= 11
     for img, crop in zip(images, crops, strict=True):
-        np.testing.assert_allclose(crop, align(img), rtol=0, atol=1e-4)
+        # grey levels 0-255: a landmark 1e-5 px away moves a pixel by ~1e-3 at an edge
+        np.testing.assert_allclose(crop, align(img), rtol=0, atol=0.05)
     assert align.apply_batch([]) == []
 
 

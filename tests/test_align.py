@@ -251,7 +251,8 @@ def test_mtcnn_batch_keeps_each_images_own_suppression(faces):
     for a, b in zip(alone, together, strict=True):
         assert len(a) == len(b)
         for x, y in zip(a, b, strict=True):
-            np.testing.assert_array_equal(x.landmarks, y.landmarks)
+            # float32 round-off of batched networks aside (8e-6 px seen), the same faces
+            np.testing.assert_allclose(x.landmarks, y.landmarks, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -21,10 +21,12 @@ Two entries of ``latest.json``, each timed side by side in one process:
     baseline is the frozen copy of the code before this work
     (``benchmarks/baselines/verification_heads.py``), ours the protocol's
     ``evaluate``. Features are synthetic identities with LFW's identity
-    sizes at an LBP-like width. Equality: the parameter-free heads and the
-    pair SVM give the same test scores (1e-6) and thresholds; Joint
-    Bayesian's old fit stops at ``max_iter=100`` unconverged, so its scores
-    differ: the entry records both accuracies.
+    sizes at an LBP-like width. Equality: the parameter-free heads give the
+    same test scores (1e-6) and thresholds; the pair SVM, now solved exactly
+    by Newton steps where LIBLINEAR's dual coordinate descent stops at its
+    ``tol=1e-4``, the same scores to 1e-3 of their range; Joint Bayesian's
+    old fit stops at ``max_iter=100`` unconverged, so its scores differ: the
+    entry records both accuracies.
 
 Run alone with ``python benchmarks/bench_verification.py [--full]``.
 """
@@ -201,7 +203,7 @@ def bench_heads(quick: bool = True) -> dict:
             per_head[side][f"{h}:{name}"] = round(time.perf_counter() - t0, 3)
 
     times = interleaved({"ref": lambda: run("ref"), "ours": lambda: run("ours")}, repeat=1)
-    equal: dict = {"tol": 1e-6}
+    equal: dict = {"tol": 1e-6, "tol_pair_svm": 1e-3}
     ok = True
     for h, (name, _) in enumerate(RECIPE_HEADS):
         diffs, acc = [], {}
@@ -217,6 +219,8 @@ def bench_heads(quick: bool = True) -> dict:
         equal[key] = {"max_rel_decision_diff": max(diffs), "accuracy": acc}
         if name == "joint_bayesian":  # the old EM stops unconverged: accuracy must hold
             ok &= acc["ours"] >= acc["ref"] - 0.01
+        elif name == "pair_svm":  # exact optimum vs LIBLINEAR's at its tolerance
+            ok &= max(diffs) < equal["tol_pair_svm"]
         else:
             ok &= max(diffs) < 1e-6
     equal["ok"] = bool(ok)
@@ -245,7 +249,8 @@ def bench_heads(quick: bool = True) -> dict:
             + ", ".join(f"{k} {v}" for k, v in RECIPE_WIDTHS.items())
             + "; above 256, each of the 12 Joint Bayesian fits of a fold adds a covariance "
             "of that width and its 128 leading eigenvectors (O(d^3): tens of seconds at 3,776 "
-            "on 2 cores), and the pair SVM grows linearly with the width; neither is timed here"
+            "on 2 cores), and the pair SVM's Gram matrix grows linearly with the width; neither "
+            "is timed here"
         ),
     )
 

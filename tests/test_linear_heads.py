@@ -161,11 +161,21 @@ def test_formulation_is_validated():
 
 
 @pytest.mark.parametrize("form", ["primal", "gram"])
-def test_conjugate_gradient_steps_and_working_start_reach_liblinears_optimum(monkeypatch, form):
-    """Large active sets take truncated-CG Newton steps; the optimum is LIBLINEAR's."""
+@pytest.mark.parametrize("flops", [0.0, 3e6, 1e11], ids=["cg", "mixed", "exact"])
+def test_conjugate_gradient_steps_and_working_start_reach_liblinears_optimum(
+    monkeypatch, form, flops
+):
+    """Large active sets take truncated-CG or exact Newton steps; the optimum is LIBLINEAR's.
+
+    ``flops=0``: every set above 10 rows on the CG path; ``3e6``: the
+    smallest sets of a step exact, the others CG; ``1e11``: all exact (in the
+    primal form by the (d+1) x (d+1) normal equations once |S| > d + 1).
+    """
     import transfer.heads.linear as linear
 
-    monkeypatch.setattr(linear, "EXACT_MAX_ROWS", 10)  # every early step on the CG path
+    monkeypatch.setattr(linear, "EXACT_MAX_ROWS", 10)
+    monkeypatch.setattr(linear, "EXACT_MAX_FLOPS", flops)
+    monkeypatch.setattr(linear, "EXACT_MAX_PROBLEMS", 10)  # all ten classes may step exactly
     X, y = load_digits(return_X_y=True)
     X, y = X[:400] / 16.0, y[:400]
     C = 0.5
@@ -184,6 +194,25 @@ def test_conjugate_gradient_steps_and_working_start_reach_liblinears_optimum(mon
         classes = np.arange(10)
         ours = _svm_objective(coef, intercept, X, y, classes, C)
         assert ours <= _svm_objective(ref.coef_, ref.intercept_, X, y, classes, C) + 1e-8
+
+
+def test_exact_steps_follow_the_flop_budget_smallest_sets_first(monkeypatch):
+    import transfer.heads.linear as linear
+
+    monkeypatch.setattr(linear, "EXACT_MAX_ROWS", 512)
+    monkeypatch.setattr(linear, "EXACT_MAX_FLOPS", 1e8)
+    monkeypatch.setattr(linear, "EXACT_MAX_PROBLEMS", 4)
+    sizes = np.array([5, 2000, 600, 700])
+    # kernel form: 600 rows cost 600^3/3 = 7.2e7, then 700 would exceed 1e8
+    assert linear._exact_steps(sizes, None, True).tolist() == [True, False, True, False]
+    # primal form of width 65: the normal equations cost 2000 * 65^2 + 65^3/3 = 8.5e6,
+    # so every set is exact within the budget
+    assert linear._exact_steps(sizes, 65, False).all()
+    monkeypatch.setattr(linear, "EXACT_MAX_PROBLEMS", 2)  # more large sets: CG shares products
+    assert linear._exact_steps(sizes, 65, False).tolist() == [True, False, False, False]
+    monkeypatch.setattr(linear, "EXACT_MAX_PROBLEMS", 4)
+    monkeypatch.setattr(linear, "EXACT_MAX_FLOPS", 0.0)
+    assert linear._exact_steps(sizes, None, True).tolist() == [True, False, False, False]
 
 
 def test_squared_hinge_ovr_takes_one_of_features_or_gram():

@@ -254,6 +254,36 @@ def test_every_verifier_ranks_and_classifies(pair_data):
         assert head.score(Pt, same_t) > 0.8, type(head).__name__
 
 
+@pytest.mark.parametrize(("n_ids", "d", "form"), [(60, 120, "gram"), (300, 20, "primal")])
+def test_pair_svm_solves_liblinears_problem(n_ids, d, form):
+    """The Newton-solved pair SVM is LIBLINEAR's squared-hinge SVM, at its optimum.
+
+    Fewer pairs than pair features: solved through their Gram matrix; more:
+    on the features. The reference is the previous implementation (a
+    StandardScaler and LinearSVC pipeline) run to a tight tolerance.
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(3)
+    S_mu, S_eps = _random_cov(rng, d, 0.5), _random_cov(rng, d, 0.3)
+    X, y, _, _ = identities(rng, n_ids, S_mu, S_eps)
+    P, same = pairs(rng, X, y)
+    Pt, _ = pairs(rng, X, y)
+    F = PairSVM._features(P[:, 0], P[:, 1])
+    assert (len(F) < F.shape[1]) == (form == "gram")
+    for C in (0.1, 1.0):
+        ours = PairSVM(C=C).fit(P, same)
+        assert ours.model_.formulation_ == form
+        ref = make_pipeline(StandardScaler(), LinearSVC(C=C, tol=1e-10, max_iter=1_000_000))
+        ref.fit(F, same)
+        want = ref.decision_function(PairSVM._features(Pt[:, 0], Pt[:, 1]))
+        got = ours.score_pairs(Pt[:, 0], Pt[:, 1])
+        np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+        assert ours.n_iter_ < 50
+
+
 # --------------------------------------------------------------------------- (c) singletons
 
 

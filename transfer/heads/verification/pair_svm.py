@@ -25,14 +25,16 @@ class PairSVM(PairVerifier):
     then refitted for training accuracy, like every verifier here.
 
     The SVM is LIBLINEAR's L2-regularised squared-hinge ``LinearSVC`` (the
-    same objective, penalised intercept included), solved exactly by
-    Chapelle's primal Newton method through
-    :class:`~transfer.heads.linear.LinearFit`: in the span of the training
-    pairs (their Gram matrix) when pairs are fewer than pair features, on the
-    features otherwise. Each Newton step solves the quadratic problem of its
-    margin violators outright, so the count of steps (about 15 on View 2's
-    5,400 pairs of LBP features) does not grow with the conditioning of the
-    features, where LIBLINEAR's dual coordinate descent took ~1,800 passes.
+    same objective, penalised intercept included), fitted through
+    :class:`~transfer.heads.linear.LinearFit`. With fewer training pairs than
+    pair features the pairs are separable and LIBLINEAR's dual coordinate
+    descent slows down (~1,800 passes on View 2's 5,400 pairs of LBP-width
+    features); there the SVM is solved exactly in the span of the pairs (their
+    Gram matrix) by Chapelle's Newton method [3]_, each step solving the
+    quadratic problem of its margin violators outright (~15 steps, 5x faster
+    there). With more pairs than pair features LIBLINEAR converges in tens of
+    passes and the Newton steps would each solve a ``(2d+1)``-wide system:
+    LIBLINEAR runs on the features, as before.
 
     Parameters
     ----------
@@ -41,7 +43,12 @@ class PairSVM(PairVerifier):
     standardize : bool, default=True
         Standardise the pair features (fitted on the training pairs).
     max_iter : int, default=5000
-        Cap on the Newton steps.
+        Cap on LIBLINEAR's passes or on the Newton steps.
+    formulation : {"auto", "gram", "primal", "features"}, default="auto"
+        How :class:`~transfer.heads.linear.LinearFit` solves the SVM: "gram"
+        (Newton steps on the Gram matrix of the pairs), "primal" (Newton
+        steps on the features), "features" (LIBLINEAR); "auto" takes "gram"
+        when pairs are fewer than pair features and "features" otherwise.
 
     Attributes
     ----------
@@ -49,7 +56,7 @@ class PairSVM(PairVerifier):
         The fitted (scaler and) SVM; ``model_.formulation_`` says which form
         was solved.
     n_iter_ : int
-        Newton steps taken.
+        LIBLINEAR's passes or the Newton steps taken.
     threshold_ : float
     classes_ : ndarray of shape (2,)
 
@@ -67,22 +74,34 @@ class PairSVM(PairVerifier):
         "C": [Interval(numbers.Real, 0, None, closed="neither")],
         "standardize": [Options((True, False))],
         "max_iter": [Interval(numbers.Integral, 1, None)],
+        "formulation": [Options(("auto", "gram", "primal", "features"))],
     }
     _learns_from_images = False
 
-    def __init__(self, C: float = 1.0, standardize: bool = True, max_iter: int = 5000) -> None:
+    def __init__(
+        self,
+        C: float = 1.0,
+        standardize: bool = True,
+        max_iter: int = 5000,
+        formulation: str = "auto",
+    ) -> None:
         self.C = C
         self.standardize = standardize
         self.max_iter = max_iter
+        self.formulation = formulation
 
     @staticmethod
     def _features(X1: np.ndarray, X2: np.ndarray) -> np.ndarray:
         return np.hstack([np.abs(X1 - X2), X1 * X2])
 
     def _fit_pairs(self, X1, X2, same):
+        F = self._features(X1, X2)
+        form = self.formulation
+        if form == "auto":
+            form = "gram" if F.shape[0] < F.shape[1] else "features"
         svm = LinearSVC(C=self.C, max_iter=self.max_iter)
-        model = LinearFit(svm, C=self.C, standardize=self.standardize)
-        self.model_ = model.fit(self._features(X1, X2), same)
+        model = LinearFit(svm, C=self.C, standardize=self.standardize, formulation=form)
+        self.model_ = model.fit(F, same)
         self.n_iter_ = int(np.max(self.model_.n_iter_))
 
     def _score(self, X1, X2):

@@ -41,3 +41,31 @@ def save_mapped_weights(
     dest = Path(dest)
     model.save_weights(str(dest))
     return dest
+
+
+def save_mapped_model(
+    model: Any,
+    mapping: dict[str, list[np.ndarray]],
+    dest: str | os.PathLike,
+    origin: str,
+    n_params: int,
+) -> Path:
+    """:func:`save_mapped_weights`, then the whole model as ``.keras`` at ``dest``.
+
+    The checked weights go to a ``.weights.h5`` beside ``dest`` first (the
+    shared check writes weights only), which is removed once the model holds
+    them; the model must then count ``n_params`` parameters.
+
+    Raises
+    ------
+    ValueError
+        As :func:`save_mapped_weights`, or when the parameter count differs.
+    """
+    dest = Path(dest)
+    weights_file = dest.with_name(f"{dest.stem}.weights.h5")
+    save_mapped_weights(model, mapping, weights_file, origin)
+    weights_file.unlink()
+    if model.count_params() != n_params:
+        raise ValueError(f"the model has {model.count_params()} parameters, expected {n_params}")
+    model.save(str(dest))
+    return dest

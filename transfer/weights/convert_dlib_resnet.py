@@ -416,7 +416,7 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
         preprocessing), or a shape differs (naming the layer).
     """
     from transfer.features.identity.dlib_resnet_net import build
-    from transfer.weights._keras import save_mapped_weights
+    from transfer.weights._keras import save_mapped_model
 
     dest = Path(dest)
     if dest.suffix != ".keras":
@@ -428,10 +428,4 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
             "'dlib' preprocessing"
         )
     model = build(int(getattr(record, "input_size", 150) or 150))
-    weights_file = dest.with_name(f"{dest.stem}.weights.h5")
-    save_mapped_weights(model, folded_weights(net), weights_file, "the dlib .dat")
-    weights_file.unlink()
-    if model.count_params() != N_PARAMS:
-        raise ValueError(f"the model has {model.count_params()} parameters, expected {N_PARAMS}")
-    model.save(str(dest))
-    return dest
+    return save_mapped_model(model, folded_weights(net), dest, "the dlib .dat", N_PARAMS)

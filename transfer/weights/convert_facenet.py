@@ -150,7 +150,7 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
         mismatch (naming the layer), or not all 22,808,144 parameters set.
     """
     from transfer.features.identity.inception_resnet_v1 import ScaleLayer
-    from transfer.weights._keras import save_mapped_weights
+    from transfer.weights._keras import save_mapped_model
 
     dest = Path(dest)
     if dest.suffix != ".keras":
@@ -163,12 +163,4 @@ def convert(data: bytes, dest: str | os.PathLike, record: Any = None) -> Path:
             f"the residual scales of the file {theirs} differ from those of the rebuilt "
             f"Inception-ResNet-v1 {ours}"
         )
-    # the shared check (every layer mapped, every shape equal) writes weights
-    # only: save them beside dest, then the whole model, and drop the former
-    weights_file = dest.with_name(f"{dest.stem}.weights.h5")
-    save_mapped_weights(model, h5_weights(data), weights_file, "the FaceNet .h5")
-    weights_file.unlink()
-    if model.count_params() != N_PARAMS:
-        raise ValueError(f"the model has {model.count_params()} parameters, expected {N_PARAMS}")
-    model.save(str(dest))
-    return dest
+    return save_mapped_model(model, h5_weights(data), dest, "the FaceNet .h5", N_PARAMS)

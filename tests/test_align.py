@@ -207,7 +207,11 @@ def test_missing_packages_say_how_to_install(monkeypatch):
         detectors.MTCNNDetector().detect(skdata.astronaut())
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    "method",
+    # MTCNN one image at a time is the slow reference (about 10 s): in the slow suite
+    [pytest.param(m, marks=pytest.mark.slow) if m == "mtcnn" else m for m in METHODS],
+)
 def test_batched_alignment_equals_one_at_a_time(method, faces):
     # the ten LFW images, the astronaut (another shape), a face-less grey image
     images = [*faces, np.full((120, 160, 3), 128, np.uint8)]

@@ -113,6 +113,7 @@ def test_run_writes_every_analysis_and_its_report_sections(tmp_path):
     assert "## Sparsity" in markdown and "| pixels |" in markdown
 
 
+@pytest.mark.slow  # a second analysis run
 def test_second_run_reads_analyses_from_the_cache(tmp_path, monkeypatch):
     recipe = _recipe(tmp_path)
     assert _invoke("run", str(recipe), "--out", str(tmp_path / "a")).exit_code == 0
@@ -130,6 +131,7 @@ def test_second_run_reads_analyses_from_the_cache(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow  # a second analysis run
 def test_analyze_adds_analyses_to_a_results_folder(tmp_path):
     out = tmp_path / "out"
     recipe = _recipe(tmp_path, analyses="")

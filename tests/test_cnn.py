@@ -165,6 +165,7 @@ def test_global_pool_features_clone_and_pickle(weights):
     assert len(est.get_feature_names_out()) == 1024
 
 
+@pytest.mark.slow  # builds the network at several layers
 def test_layers_and_pooling(weights):
     X = np.random.default_rng(1).uniform(0, 255, size=(2, 64, 64, 3)).astype(np.float32)
     small = {"input_size": 96, "batch_size": 2}

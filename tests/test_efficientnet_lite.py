@@ -34,7 +34,10 @@ REF = Path(__file__).resolve().parent / "data" / "cnn"
 ATOL = 1e-4
 
 #: All three run by default: each costs < 10 s (fetch, convert, build, run).
-VARIANTS = [pytest.param(v, id=f"lite{v}") for v in (0, 1, 2)]
+# lite0 in the default suite; the wider variants (same converter) in the slow one
+VARIANTS = [
+    pytest.param(v, id=f"lite{v}", marks=[pytest.mark.slow] if v else []) for v in (0, 1, 2)
+]
 
 
 @functools.cache

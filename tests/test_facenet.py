@@ -66,6 +66,7 @@ def test_record_and_conversion(facenet_path):
     assert facenet_path.name == f"{NAME}.keras"
 
 
+@pytest.mark.slow  # loads the whole .keras model again
 def test_loads_with_safe_mode_and_has_no_lambda(facenet_path):
     import keras
 

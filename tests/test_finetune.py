@@ -137,6 +137,7 @@ def test_save_then_cnnfeatures_gives_the_same_features(fitted, faces, weights_pa
         CNNFeatures(weights=str(bad)).fit(X_test[:2])
 
 
+@pytest.mark.slow  # reloads the network twice
 def test_pickle_and_clone(fitted, faces):
     _, X_test, _, _ = faces
     F = fitted.transform(X_test)
@@ -318,6 +319,7 @@ def _expit(z):
     return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
 
 
+@pytest.mark.slow  # a second, multi-label training (about 10 s)
 def test_multilabel_fine_tuning_learns_every_label(fitted_multilabel, attributes):
     _, X_test, _, Y_test = attributes
     ft = fitted_multilabel
@@ -340,6 +342,7 @@ def test_multilabel_fine_tuning_learns_every_label(fitted_multilabel, attributes
     assert ft.transform(X_test).shape == (60, 1280)
 
 
+@pytest.mark.slow  # a second, multi-label training (about 10 s)
 def test_multilabel_save_card_and_cnnfeatures(fitted_multilabel, fitted, attributes, tmp_path):
     X_train, X_test, _, _ = attributes
     path = fitted_multilabel.save(tmp_path / "lite0_attributes.keras")
@@ -371,6 +374,7 @@ def test_multilabel_save_card_and_cnnfeatures(fitted_multilabel, fitted, attribu
     )
 
 
+@pytest.mark.slow  # a second, multi-label training (about 10 s)
 def test_multilabel_pickle_and_cache_key(fitted_multilabel, fitted, attributes):
     _, X_test, _, _ = attributes
     copy = pickle.loads(pickle.dumps(fitted_multilabel))

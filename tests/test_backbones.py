@@ -161,6 +161,7 @@ def test_file_pipeline_equals_in_memory_path(lite, tmp_path):
     np.testing.assert_allclose(from_files, in_memory, atol=1e-4)
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_grey_images_are_repeated_to_rgb(lite):
     grey = photos()[..., 0]
     est = CNNFeatures(LITE, input_size=96)
@@ -171,6 +172,7 @@ def test_grey_images_are_repeated_to_rgb(lite):
     )
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_weights_file_with_backbone_equals_prepared_name(lite):
     X = photos()
     by_name = CNNFeatures(LITE, input_size=96).fit_transform(X)

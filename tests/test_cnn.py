@@ -151,6 +151,7 @@ def test_truncated_weights_raise_naming_the_file(weights, tmp_path, monkeypatch)
     assert load_path(NAME) == h5
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_global_pool_features_clone_and_pickle(weights):
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 255, size=(5, 40, 48)).astype(np.float32)  # grey, not square

@@ -162,6 +162,7 @@ def test_batched_descriptors_equal_per_face_ones(lfw_pairs):
     np.testing.assert_array_equal(batched, _per_face(images))
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_batch_split_over_jobs_keeps_rows_in_order(lfw_pairs):
     from joblib import parallel_config
 

@@ -254,6 +254,7 @@ def test_a_run_killed_by_sigkill_resumes_and_equals_an_uninterrupted_run(tmp_pat
         assert (tmp_path / "res" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path, fit_log):
     recipe = tmp_path / "engine.yaml"
     recipe.write_text(recipe_text(tmp_path / "cache", n_repeats=200))

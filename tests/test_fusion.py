@@ -144,6 +144,7 @@ def test_recipe_fusion_combines_the_rows_features_with_their_own_transforms(tmp_
     assert fused.row["n_features"] == pixels.shape[1] + hog.shape[1]
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_recipe_fusion_runs_from_the_cache_and_follows_its_parts(tmp_path):
     result = run_recipe(_recipe(tmp_path), tmp_path / "a")
     table = pd.read_csv(tmp_path / "a" / "results.csv")

@@ -169,6 +169,7 @@ def test_registered_and_contract_subset():
     assert F.shape == (3, 99_120) and np.all(np.isfinite(F))
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_lfw_pairs_auc_beats_plain_lbp(shared_data):
     """First 100 same + 100 different pairs of pairsDevTest: distance ROC AUC.
 

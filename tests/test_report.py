@@ -464,6 +464,7 @@ def _playwright():
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_report_renders_in_headless_browser(tmp_path):
     sync_playwright = _playwright()
     folder = make_results_dir(tmp_path / "run")

@@ -361,6 +361,7 @@ def test_build_report_verification(tmp_path):
     assert len(summary) == len(EXTRACTORS) * len(HEADS)
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_build_report_verification_figures_are_readable_images(tmp_path):
     from PIL import Image
 
@@ -374,6 +375,7 @@ def test_build_report_verification_figures_are_readable_images(tmp_path):
     assert hist.width > hist.height and roc.width > 400 and hist.height > 200
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_build_report_verification_view1_single_fold(tmp_path):
     folder = make_verification_dir(tmp_path / "v1", n_folds=1)
     paths = build_report(folder)
@@ -405,6 +407,7 @@ def test_build_report_verification_without_optional_files(tmp_path):
     assert set(_images(page)) == {"fig-bars"}
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_build_report_verification_without_tags_has_no_binary_table(tmp_path):
     folder = make_verification_dir(tmp_path / "v")
     meta = json.loads((folder / "meta.json").read_text())

@@ -108,6 +108,7 @@ def test_auto_is_tflite_and_equals_tensorflow_on_chelsea(cnn_weights_dir, monkey
     assert int(np.argmax(fast[0, :1000])) == int(np.argmax(reference[0, :1000]))
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_auto_converts_when_the_workload_pays_then_starts_on_the_cache(fresh, conversions, only):
     only("tflite")
     X = _images(4)
@@ -150,6 +151,7 @@ def test_a_mismatch_falls_back_to_tensorflow_with_a_log_line(fresh, monkeypatch,
         forced.fit(X)
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_a_conversion_failure_falls_back(fresh, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ValueError("converter exploded")
@@ -284,6 +286,7 @@ def test_auto_runs_the_fastest_verified_engine_and_caches_the_choice(
     network._compiled_forward.cache_clear()
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_an_openvino_mismatch_falls_back_to_tflite_with_a_log_line(fresh, monkeypatch, caplog):
     pytest.importorskip("openvino")
     call = network.OpenVINOForward.__call__
@@ -304,6 +307,7 @@ def test_an_openvino_mismatch_falls_back_to_tflite_with_a_log_line(fresh, monkey
         CNNFeatures(NAME, "conv_pw_7_relu", input_size=64, runtime="openvino").fit(X)
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_an_engine_whose_package_is_absent_is_skipped_quietly(fresh, monkeypatch, caplog):
     missing = ("transfer_no_such_engine_package", network.OpenVINOForward)
     monkeypatch.setattr(network, "ENGINES", {"tflite": network.ENGINES["tflite"]})

@@ -236,6 +236,7 @@ def test_features_are_invariant_and_discriminative(models):
 
 
 @pytest.mark.filterwarnings("ignore:self.within_class_std_dev_:UserWarning")
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_probe_beats_random_weights(models):
     """Faces vs non-faces (scikit-image's lfw_subset), 5-fold nearest-centroid on cosine."""
     from skimage import data

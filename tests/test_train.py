@@ -104,6 +104,7 @@ def test_train_network_learns_saves_and_reuses(tmp_path):
     assert key != train_key("convnetjs_cifar10", {}, trainer, _stripes(seed=1))
 
 
+@pytest.mark.slow  # a few seconds; a faster sibling covers the default suite
 def test_a_killed_training_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     data = _stripes(with_test=False)
     trainer = NetworkTrainer(epochs=3, batch_size=16, validation_fraction=0)

@@ -19,6 +19,7 @@ from scipy.sparse import csr_matrix
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from transfer._eigen import leading_eigenvectors
 from transfer._registry import register_head
 from transfer._validation import NONE, Interval, Options
 from transfer.heads.verification.base import PairVerifier, binarization_thresholds, binarize
@@ -414,14 +415,16 @@ def _joint_eigh(S_mu: np.ndarray, S_eps: np.ndarray, back: bool = False, strict:
 def _principal_axes(X: np.ndarray, mean: np.ndarray, k: int, binary: bool = False) -> np.ndarray:
     """The ``k`` leading principal axes of ``X``, rows of shape (k, n_features).
 
-    Only the ``k`` leading eigenvectors of the covariance are computed
-    (LAPACK's ``syevr`` on the index range), not the whole spectrum that a
-    full PCA computes and throws away; they span the same subspace as
-    :class:`sklearn.decomposition.PCA`'s components (the Joint Bayesian
-    model and its scores do not depend on the basis chosen within it). With
-    fewer images than features, the SVD of the centred images instead.
-    Binary codes form their scatter in float32: the products of 0/1 values
-    are counts, exact in float32 up to 2**24 images, at twice the speed.
+    Only the ``k`` leading eigenvectors of the scatter are computed
+    (:func:`transfer._eigen.leading_eigenvectors`: a Chebyshev-filtered block
+    iteration on wide features, LAPACK's ``syevr`` on an index range
+    otherwise), not the whole spectrum that a full PCA computes and throws
+    away; they span the same subspace as :class:`sklearn.decomposition.PCA`'s
+    components (the Joint Bayesian model and its scores do not depend on the
+    basis chosen within it). With fewer images than features, the SVD of the
+    centred images instead. Binary codes form their scatter in float32: the
+    products of 0/1 values are counts, exact in float32 up to 2**24 images,
+    at twice the speed.
     """
     n, d = X.shape
     if n < d:
@@ -433,18 +436,7 @@ def _principal_axes(X: np.ndarray, mean: np.ndarray, k: int, binary: bool = Fals
     else:
         Xc = X - mean
         scatter = Xc.T @ Xc
-    # one BLAS thread: the reduction to tridiagonal form is matrix-vector
-    # bound, and threads only synchronise (2.5x to 25x slower with two on 2
-    # cores, at 2,048 to 256 features)
-    with threadpool_limits(1, user_api="blas"):
-        _, V = scipy.linalg.eigh(
-            scatter,
-            subset_by_index=[d - k, d - 1],
-            driver="evr",
-            overwrite_a=True,
-            check_finite=False,
-        )
-    return V[:, ::-1].T
+    return leading_eigenvectors(scatter, k)[1].T
 
 
 def _upper_factor(P: np.ndarray):

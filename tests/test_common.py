@@ -145,7 +145,7 @@ def test_expected_kinds_name_registered_extractors():
     assert set(EXPECTED_KIND) <= set(EXTRACTORS.names())
 
 
-@pytest.mark.parametrize("name", EXTRACTOR_NAMES)
+@pytest.mark.parametrize("name", _contract_params())
 def test_extractor_rejects_bad_input(name, request):
     _needs_weights(name, request)
     est = EXTRACTORS.create(name)

@@ -236,6 +236,7 @@ def _subprocess_run(recipe: Path, out: Path, env: dict) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow  # two runs in subprocesses (8 s)
 def test_a_run_killed_by_sigkill_resumes_and_equals_an_uninterrupted_run(tmp_path, fit_log):
     recipe = tmp_path / "engine.yaml"
     recipe.write_text(recipe_text(tmp_path / "cache", n_repeats=4))  # 8 cells

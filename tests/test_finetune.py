@@ -69,6 +69,7 @@ def fitted(weights_path, faces):
     return FineTunedCNN(WEIGHTS, **PARAMS).fit(X_train, y_train)
 
 
+@pytest.mark.slow  # trains the module's network (about 20 s with its fixture)
 def test_fine_tuning_learns_the_task(fitted, faces):
     _, X_test, _, y_test = faces
     h = fitted.history_
@@ -85,6 +86,7 @@ def test_fine_tuning_learns_the_task(fitted, faces):
     assert features.shape == (len(X_test), 1280) and features.dtype == np.float32
 
 
+@pytest.mark.slow  # needs the module's trained network
 def test_only_the_unfrozen_layers_changed(fitted):
     base = load_network(resolve_weights(WEIGHTS, None, 64))
     expected = {
@@ -109,6 +111,7 @@ def test_only_the_unfrozen_layers_changed(fitted):
     assert checked_bn > 40
 
 
+@pytest.mark.slow  # needs the module's trained network
 def test_save_then_cnnfeatures_gives_the_same_features(fitted, faces, weights_path, tmp_path):
     X_train, X_test, _, _ = faces
     path = fitted.save(tmp_path / "lite0_faces.keras")
@@ -186,6 +189,7 @@ def test_same_random_state_gives_the_same_network(fitted, faces):
     assert again.weights_sha256_ == fitted.weights_sha256_
 
 
+@pytest.mark.slow  # needs the module's trained network
 def test_image_set_of_files_reads_like_arrays(fitted, faces, tmp_path):
     from PIL import Image
 

@@ -255,6 +255,7 @@ cache: {{enabled: false}}
 """
 
 
+@pytest.mark.slow  # a whole verification recipe (9 s)
 def test_run_recipe_writes_scores_and_roc(fake_lfw, tmp_path):
     recipe = load_recipe_text(
         RECIPE.format(path=fake_lfw), "pairs.yaml", ["protocol.pairs=pairs.txt"]

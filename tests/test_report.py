@@ -533,6 +533,7 @@ def test_single_fold_has_no_spread(tmp_path):
     assert "±" not in md.split("### All pairs")[1].split("## Timing")[0]
 
 
+@pytest.mark.slow  # draws every figure in a subprocess (6 s)
 def test_report_leaves_matplotlib_global_state_alone(tmp_path):
     import subprocess
     import sys

@@ -89,6 +89,7 @@ def _images(n=3, size=64):
     return rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
 
 
+@pytest.mark.slow  # converts MobileNet to TFLite (13 s); the fallback test checks auto by default
 def test_auto_is_tflite_and_equals_tensorflow_on_chelsea(cnn_weights_dir, monkeypatch, only):
     from transfer.features.cnn import center_crop, imagenet_class_names
 
@@ -255,6 +256,7 @@ def test_openvino_equals_tensorflow_on_chelsea(cnn_weights_dir):
     assert not np.allclose(got[0], got[1], atol=1e-3)  # the flipped image is its own row
 
 
+@pytest.mark.slow  # converts and times every engine (11 s)
 def test_auto_runs_the_fastest_verified_engine_and_caches_the_choice(
     fresh, conversions, monkeypatch
 ):

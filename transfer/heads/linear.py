@@ -258,8 +258,8 @@ def squared_hinge_ovr(
             if not idx.size:
                 dirs[:, col] = -B[:, j]
                 continue
-            small = idx.size < SMALL_SOLVE_ROWS
-            with single_threaded_blas() if small else contextlib.nullcontext():
+            one_thread = idx.size < SMALL_SOLVE_ROWS
+            with single_threaded_blas() if one_thread else contextlib.nullcontext():
                 if not kernel and F.shape[1] < idx.size:  # (d+1) x (d+1) normal equations
                     Fs = F[idx]
                     A = Fs.T @ Fs
@@ -277,8 +277,8 @@ def squared_hinge_ovr(
             cols = live[cg]
             g = gradient(B[:, cols], R[:, cols])
             gn = norms(g)
-            small = gn <= tol * g0[cols]
-            done[cols[small]] = True
+            settled = gn <= tol * g0[cols]
+            done[cols[settled]] = True
             dirs[:, cg] = _cg_step(
                 g, active[:, cols], C, F=None if kernel else F, K=K, scales=scales
             )

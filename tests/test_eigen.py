@@ -83,3 +83,18 @@ def test_joint_bayesian_scores_equal_with_either_solver(monkeypatch):
 
     ref, got = scores(10**9), scores(0)  # LAPACK, then the block iteration
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize(("n", "k"), [(300, 40), (300, 300)])
+def test_joint_bayesian_axes_with_fewer_images_than_features_span_pcas(n, k):
+    from sklearn.decomposition import PCA
+
+    from transfer.heads.verification.joint_bayesian import _principal_axes
+
+    rng = np.random.default_rng(2)
+    d = 500
+    X = rng.standard_normal((n, d)) * np.arange(1, d + 1) ** -0.5
+    axes = _principal_axes(X, X.mean(axis=0), k)  # the Gram matrix, or the SVD at full rank
+    ref = PCA(n_components=min(k, n - 1), svd_solver="full").fit(X).components_
+    np.testing.assert_allclose(axes @ axes.T, np.eye(k), atol=1e-10)
+    assert np.max(scipy.linalg.subspace_angles(axes[: len(ref)].T, ref.T)) < 1e-8

@@ -421,14 +421,19 @@ def _principal_axes(X: np.ndarray, mean: np.ndarray, k: int, binary: bool = Fals
     otherwise), not the whole spectrum that a full PCA computes and throws
     away; they span the same subspace as :class:`sklearn.decomposition.PCA`'s
     components (the Joint Bayesian model and its scores do not depend on the
-    basis chosen within it). With fewer images than features, the SVD of the
-    centred images instead. Binary codes form their scatter in float32: the
-    products of 0/1 values are counts, exact in float32 up to 2**24 images,
-    at twice the speed.
+    basis chosen within it). With fewer images than features, the same on
+    the images' ``n x n`` Gram matrix, the axes then ``Xc^T u / sqrt(lambda)``
+    (the SVD of the centred images when ``k`` reaches their rank). Binary
+    codes form their scatter in float32: the products of 0/1 values are
+    counts, exact in float32 up to 2**24 images, at twice the speed.
     """
     n, d = X.shape
     if n < d:
-        _, _, Vt = scipy.linalg.svd(X - mean, full_matrices=False, check_finite=False)
+        Xc = X - mean
+        w, U = leading_eigenvectors(Xc @ Xc.T, k)
+        if w[-1] > 1e-10 * w[0]:
+            return ((Xc.T @ U) / np.sqrt(w)).T
+        _, _, Vt = scipy.linalg.svd(Xc, full_matrices=False, check_finite=False)
         return Vt[:k]
     if binary and n < 2**24:
         B = X.astype(np.float32)

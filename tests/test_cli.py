@@ -137,6 +137,7 @@ def test_changed_image_invalidates_the_cache(tmp_path):
     assert "from the cache" not in again.output
 
 
+@pytest.mark.slow  # a recipe run, then the report rebuilt (3 s)
 def test_report_rebuilds_from_results(tmp_path):
     recipe = _recipe(tmp_path, _folder(tmp_path / "imgs"))
     out = tmp_path / "out"

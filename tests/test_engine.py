@@ -113,6 +113,7 @@ def test_a_folder_transfer_wrote_is_replaced_but_not_if_it_holds_user_files(tmp_
     assert (out / "my-plot.png").read_bytes() == b"user"
 
 
+@pytest.mark.slow  # a recipe run with a file dropped in mid-run (3 s); the folder-safety test stays
 def test_a_file_added_to_the_results_folder_during_a_run_survives(tmp_path, fit_log, monkeypatch):
     import transfer.report
 
@@ -191,6 +192,7 @@ def test_second_run_reads_every_cell_and_equals_the_first(tmp_path, fit_log):
     assert extraction["n_images"].tolist() == [0]
 
 
+@pytest.mark.slow  # two recipe runs (4 s)
 def test_changing_one_head_parameter_recomputes_only_that_head(tmp_path, fit_log):
     _run(recipe_text(tmp_path / "cache", k=3), tmp_path / "a")
     assert fit_log() == 6
@@ -314,6 +316,7 @@ def test_a_failing_cell_is_recorded_and_the_run_completes(tmp_path, fit_log, mon
     assert again.n_failed == 0 and again.n_cached == 5
 
 
+@pytest.mark.slow  # runs the CLI on a recipe (4 s)
 def test_cli_exit_status_and_closing_table(tmp_path, fit_log, monkeypatch):
     recipe = tmp_path / "engine.yaml"
     recipe.write_text(recipe_text(tmp_path / "cache"))

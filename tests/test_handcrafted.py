@@ -281,7 +281,15 @@ def gabor_path(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
+@pytest.mark.parametrize(
+    "mode",
+    # two modes by default (2 s each on both paths); the other three with the slow tests
+    [
+        "reflect",
+        "constant",
+        *(pytest.param(m, marks=pytest.mark.slow) for m in ("mirror", "nearest", "wrap")),
+    ],
+)
 def test_gabor_magnitude_equals_skimage(real_images, mode, gabor_path):
     # Whole image, borders included; the 0.05 kernel (69x69) is larger than
     # the images, so the padding goes round them more than once.

@@ -378,6 +378,7 @@ def test_build_report_identification_without_cmc_file(tmp_path):
     assert page.count('<img class="plot"') == 2
 
 
+@pytest.mark.slow  # builds the report twice (4 s)
 def test_build_report_is_reproducible(tmp_path):
     folder = make_results_dir(tmp_path / "run")
     first = build_report(folder)

@@ -312,6 +312,7 @@ def test_unknown_status_is_named(tmp_path):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a recipe run and its report (3 s)
 def test_footer_names_the_final_folder_not_the_temporary_one(tmp_path):
     folder = make_results_dir(tmp_path / ".orl.tmp-x1y2", extractors=("hog",), heads=("knn",))
     meta = _meta(folder)
@@ -330,6 +331,7 @@ def test_footer_names_the_final_folder_not_the_temporary_one(tmp_path):
     assert "<code>.orl.tmp-x1y2</code>" in page.split("<footer>")[1]
 
 
+@pytest.mark.slow  # a recipe run and its report (3 s)
 def test_protocol_card_comes_from_meta_not_the_recipe(tmp_path):
     folder = make_results_dir(tmp_path / "run", extractors=("hog",), heads=("knn",), n_folds=3)
     # the recipe asked for 5 splits; the run resolved 3: the card shows the run

@@ -322,6 +322,7 @@ def test_best_heads_and_metric_direction(tmp_path):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a verification run and its report (5 s)
 def test_build_report_verification(tmp_path):
     folder = make_verification_dir(tmp_path / "v")
     loaded = load_results(folder)

@@ -103,6 +103,7 @@ def test_previous_results_are_replaced_only_on_success(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.slow  # a recipe run with sample pictures (3 s)
 def test_samples_show_each_view_of_one_image_per_class(tmp_path, monkeypatch):
     """samples.png: one row per distinct transform chain, one image per class;
     listed among the run's files and shown in the report."""

@@ -127,7 +127,6 @@ def leading_eigenvectors(
     rng = np.random.default_rng(0)
     Q = _orthonormal(rng.standard_normal((d, b)))
     theta, Q, SQ = _rayleigh_ritz(S, Q)
-    locked = 0
     for _ in range(max_iter):
         scale = max(float(theta[0]), np.finfo(float).tiny)
         res = np.linalg.norm(SQ[:, :k] - Q[:, :k] * theta[:k], axis=0)

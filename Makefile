@@ -24,8 +24,11 @@ demo: $(STAMP)
 	$(BIN)/transfer weights prepare efficientnet_lite0
 	$(BIN)/transfer run quickstart --out results/quickstart
 
+# The default suite on two pytest-xdist workers (at most two: each worker
+# imports TensorFlow and prepares its own weights; most tests are single-threaded
+# Python). `pytest` alone runs it in one process.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m "slow and not ray"

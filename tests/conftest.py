@@ -37,6 +37,12 @@ def need(root: Path, sub: str) -> Path:
     return path
 
 
+# The folder of the session's ``weights_home``, once it is set up: a test that
+# first asks for it mid-test (``request.getfixturevalue``) has its environment
+# restored afterwards, so the following tests must not depend on the environment
+_SESSION_WEIGHTS: dict[str, str] = {}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session writes features to its own cache, never the user's."""
@@ -45,7 +51,10 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     # the weights folder no longer follows TRANSFER_CACHE: keep the user's own
     # prepared weights out of reach unless TRANSFER_WEIGHTS names a folder
     monkeypatch.setenv(
-        "TRANSFER_WEIGHTS", os.environ.get("TRANSFER_WEIGHTS") or str(base / "weights")
+        "TRANSFER_WEIGHTS",
+        _SESSION_WEIGHTS.get("folder")
+        or os.environ.get("TRANSFER_WEIGHTS")
+        or str(base / "weights"),
     )
 
 
@@ -91,7 +100,9 @@ def weights_home(tmp_path_factory):
     folder = os.environ.get("TRANSFER_TEST_WEIGHTS") or str(tmp_path_factory.mktemp("weights"))
     patch = pytest.MonkeyPatch()
     patch.setenv("TRANSFER_WEIGHTS", folder)
+    _SESSION_WEIGHTS["folder"] = folder
     yield prepare_weights
+    _SESSION_WEIGHTS.clear()
     patch.undo()
 
 

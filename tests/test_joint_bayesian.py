@@ -162,3 +162,68 @@ def test_leading_axes_score_as_a_full_pca(binarize, n_images):
     # the axes are orthonormal and span the PCA's subspace
     P = jb.components_ @ pca.components_.T
     np.testing.assert_allclose(np.linalg.svd(P, compute_uv=False), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("binarize", [None, "median"])
+def test_crossfit_copy_starts_warm_and_reaches_the_cold_fit(binarize):
+    # the inner fits of a cross-fitted threshold: a copy whose EM starts from
+    # the fitted head's covariances (carried onto its own PCA axes) ends where
+    # a fit from scratch ends, to the EM's tolerance, in far fewer steps
+    from sklearn.base import clone
+
+    bench = _bench()
+    sizes = bench.lfw_like_sizes(400, largest=25, seed=11)
+    X, y = bench.synthetic_identities(48, sizes, seed=11)
+    X = np.abs(X)
+    sub = ~np.isin(y, np.unique(y)[::5])  # a group of identities held out
+    rng = np.random.default_rng(2)
+    i, j = rng.integers(0, len(X), size=(2, 400))
+    for tol in (1e-5, 1e-10):  # the default, then to the fixed point
+        full = JointBayesian(n_components=24, binarize=binarize, tol=tol).fit_identities(X, y)
+        warm = full.crossfit_copy()
+        assert not hasattr(warm, "S_mu_")  # unfitted, with the same parameters
+        assert warm.get_params() == full.get_params()
+        warm.fit_identities(X[sub], y[sub])
+        assert not hasattr(warm, "_em_start")  # used once
+        cold = clone(full).fit_identities(X[sub], y[sub])
+        np.testing.assert_allclose(warm.components_, cold.components_)
+        ref = cold.score_pairs(X[i], X[j])
+        if tol == 1e-5:  # the start is what the default tolerance pays for
+            # binary codes: the copy's own medians move the codes, a start less close
+            assert warm.n_iter_ < (0.75 if binarize is None else 1.0) * cold.n_iter_
+        else:
+            assert warm.n_iter_ < cold.n_iter_
+            np.testing.assert_allclose(
+                warm.score_pairs(X[i], X[j]), ref, atol=1e-6 * np.abs(ref).max()
+            )
+
+
+def test_rotated_start_undoes_a_change_of_axes():
+    rng = np.random.default_rng(4)
+    axes = np.linalg.qr(rng.normal(size=(10, 4)))[0].T  # (4, 10) orthonormal rows
+    A = rng.normal(size=(4, 4))
+    S_mu, S_eps = A @ A.T, np.diag([1.0, 2.0, 3.0, 4.0])
+    # the same subspace, axes swapped and one negated
+    new_axes = axes[[1, 0, 2, 3]] * np.array([[1.0], [-1.0], [1.0], [1.0]])
+    R = new_axes @ axes.T
+    got_mu, got_eps = jb_module._rotated_start(S_mu, S_eps, axes, new_axes)
+    np.testing.assert_allclose(got_mu, R @ S_mu @ R.T, atol=1e-12)
+    np.testing.assert_allclose(np.diag(got_eps), [2.0, 1.0, 3.0, 4.0], atol=1e-12)
+    # without PCA the start is taken as it is; mismatched or singular ones are refused
+    assert jb_module._rotated_start(S_mu, S_eps, None, None)[1] is S_eps
+    assert jb_module._rotated_start(S_mu, S_eps, axes, None) is None
+    assert jb_module._rotated_start(S_mu, S_eps, axes, axes[:, :9]) is None
+    # fewer axes (a copy with fewer images than n_components): the start on those
+    fewer = jb_module._rotated_start(S_mu, S_eps, axes, axes[:3])
+    np.testing.assert_allclose(fewer[0], S_mu[:3, :3], atol=1e-12)
+    orthogonal = np.linalg.qr(np.vstack([axes, rng.normal(size=(4, 10))]).T)[0].T[4:]
+    # a subspace the old axes miss starts from their mean variances
+    iso_mu, iso_eps = jb_module._rotated_start(S_mu, S_eps, axes, orthogonal)
+    np.testing.assert_allclose(iso_eps, 2.5 * np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(iso_mu, np.trace(S_mu) / 4 * np.eye(4), atol=1e-12)
+
+
+def test_em_start_of_the_wrong_shape_is_refused(lfw_like):
+    X, y = lfw_like
+    with pytest.raises(ValueError, match="'start' must be two"):
+        joint_bayesian_em(X, y, start=(np.eye(3), np.eye(3)))

@@ -223,3 +223,34 @@ def test_squared_hinge_ovr_takes_one_of_features_or_gram():
         squared_hinge_ovr(Y, 1.0)
     with pytest.raises(ValueError, match="exactly one of X"):
         squared_hinge_ovr(Y, 1.0, X=np.eye(3), K=np.eye(3))
+
+
+@pytest.mark.parametrize("form", ["primal", "gram"])
+def test_a_start_on_guessed_violators_reaches_the_same_optimum(form):
+    # the start of the cross-fitted pair SVM's inner fits: the violators of a
+    # solution on more rows; a good guess takes fewer steps, a bad one (every
+    # row, none) still ends at the optimum
+    from transfer.heads.linear import squared_hinge_ovr
+
+    X, y = _wide(n=600, d=120 if form == "primal" else 900, k=3, seed=5)
+    Y = np.where(y[:, None] == np.arange(3)[None, :], 1.0, -1.0)
+    data = {"X": X} if form == "primal" else {"K": X @ X.T}
+    cold, cold_steps, ok = squared_hinge_ovr(Y, 0.5, **data, max_iter=200)
+    assert ok
+    more, _, _ = squared_hinge_ovr(
+        np.vstack([Y, Y[:40]]),
+        0.5,
+        **({"X": np.vstack([X, X[:40] + 0.1])} if form == "primal" else {}),
+        **({"K": (lambda Z: Z @ Z.T)(np.vstack([X, X[:40] + 0.1]))} if form == "gram" else {}),
+        max_iter=200,
+    )
+    out = X @ (more[:-1] if form == "primal" else np.vstack([X, X[:40] + 0.1]).T @ more)
+    guess = Y * (out + (more[-1] if form == "primal" else more.sum(axis=0))) < 1.0
+    for start in (guess, np.ones_like(guess), np.zeros_like(guess)):
+        B, steps, ok = squared_hinge_ovr(Y, 0.5, **data, max_iter=200, start=start)
+        assert ok
+        np.testing.assert_allclose(B, cold, atol=1e-8 * np.abs(cold).max())
+        if start is guess:
+            assert steps < cold_steps
+    with pytest.raises(ValueError, match="'start' must be a boolean array of shape"):
+        squared_hinge_ovr(Y, 0.5, **data, start=guess[:, :2])

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from transfer.data import open_dataset
-from transfer.heads.verification import CosineVerifier, JointBayesian, best_threshold
+from transfer.heads.verification import CosineVerifier, JointBayesian, PairSVM, best_threshold
 from transfer.protocols import PairFold, VerificationProtocol, read_pairs
 from transfer.recipes import load_recipe_text, run_recipe
 from transfer.recipes.schema import RecipeError
@@ -233,6 +233,36 @@ def test_unrestricted_joint_bayesian_learns_from_identities(fake_lfw):
         result = protocol.evaluate(JointBayesian(n_components=4), X, labels, fold)
         assert result.metrics["accuracy"] >= 0.75, result.metrics
         assert set(result.metrics) == set(protocol.metrics)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [JointBayesian(n_components=4, tol=1e-10), PairSVM(C=0.1, formulation="gram")],
+    ids=["joint_bayesian", "pair_svm"],
+)
+def test_crossfit_inner_fits_start_warm_and_pick_the_cold_threshold(fake_lfw, monkeypatch, head):
+    # the inner fits are the fitted head's crossfit_copy (a warm start): the
+    # threshold is the one that clones fitted from scratch give
+    from sklearn.base import clone
+
+    data = open_dataset("lfw", path=str(fake_lfw))
+    protocol = VerificationProtocol(pairs="pairs.txt")
+    subset, folds = protocol.select(data)
+    X, labels = _features(subset), subset.identity_array()
+    copies = []
+    original = type(head).crossfit_copy
+
+    def counted(self):
+        copies.append(self)
+        return original(self)
+
+    monkeypatch.setattr(type(head), "crossfit_copy", counted)
+    warm = protocol.evaluate(head, X, labels, folds[0])
+    assert len(copies) == protocol.threshold_folds  # one per group of identities
+    monkeypatch.setattr(type(head), "crossfit_copy", lambda self: clone(self))
+    cold = protocol.evaluate(head, X, labels, folds[0])
+    np.testing.assert_allclose(warm.curves["threshold"], cold.curves["threshold"], rtol=1e-6)
+    np.testing.assert_allclose(warm.curves["scores"], cold.curves["scores"], rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- recipes

@@ -104,6 +104,7 @@ def squared_hinge_ovr(
     max_iter: int = 100,
     tol: float = 1e-8,
     start_rows: int = 256,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, bool]:
     """L2-regularised squared-hinge SVMs sharing one training set, all at once.
 
@@ -157,6 +158,11 @@ def squared_hinge_ovr(
         minimiser on its ``start_rows`` rows of smallest margin after the
         first step (:func:`_working_start`) rather than from the first step
         itself; 0 turns this off. The optimum is the same.
+    start : ndarray of bool, shape (n, m), optional
+        A guess of each problem's margin violators at the optimum (e.g. those
+        of a solution on a superset of the rows): the first step is then
+        the exact minimiser on that set, instead of the all-rows step and
+        the working start; Newton continues from it to the same optimum.
 
     Returns
     -------
@@ -223,20 +229,47 @@ def squared_hinge_ovr(
             return np.sqrt(np.maximum(np.einsum("ij,ij->j", V, K @ V if KV is None else KV), 0))
         return np.sqrt(np.einsum("ij,ij->j", V, V))
 
+    def minimiser(idx: np.ndarray, j: int) -> np.ndarray:  # the unknowns of problem j on S = idx
+        one_thread = idx.size < SMALL_SOLVE_ROWS
+        with single_threaded_blas() if one_thread else contextlib.nullcontext():
+            if not kernel and F.shape[1] < idx.size:  # (d+1) x (d+1) normal equations
+                Fs = F[idx]
+                A = Fs.T @ Fs
+                A *= 2.0 * C
+                A.flat[:: A.shape[0] + 1] += 1.0
+                rhs = 2.0 * C * (Fs.T @ Y[idx, j])
+                return cho_solve(cho_factor(A, check_finite=False), rhs)
+            sub = block(idx)
+            sub.flat[:: idx.size + 1] += ridge
+            return expand(idx, cho_solve(cho_factor(sub, check_finite=False), Y[idx, j]))
+
+    if start is not None:
+        start = np.asarray(start, dtype=bool)
+        if start.shape != (n, m):
+            raise ValueError(
+                f"'start' must be a boolean array of shape {(n, m)}, got {start.shape}"
+            )
+    g0 = norms(2.0 * C * Y) if kernel else norms(2.0 * C * (F.T @ Y))
+    g0 = np.maximum(g0, np.finfo(np.float64).tiny)
+    if start is not None:  # step 1: the minimiser on the guessed violators
+        B = np.zeros((n if kernel else F.shape[1], m))
+        for j in range(m):
+            idx = np.flatnonzero(start[:, j])
+            if idx.size:
+                B[:, j] = minimiser(idx, j)
+        out = forward(B)
     # step 1: every row a violator, the same system for all problems
-    if kernel:
+    elif kernel:
         first = K.copy()
         first.flat[:: n + 1] += ridge
         B = cho_solve(cho_factor(first, check_finite=False), Y, check_finite=False)
-        g0 = norms(2.0 * C * Y)
     else:
         first = F.T @ F * (2.0 * C)
         first.flat[:: first.shape[0] + 1] += 1.0
         B = cho_solve(cho_factor(first, check_finite=False), 2.0 * C * (F.T @ Y))
-        g0 = norms(2.0 * C * (F.T @ Y))
-    g0 = np.maximum(g0, np.finfo(np.float64).tiny)
-    out = forward(B)
-    if start_rows and n > 2 * start_rows:
+    if start is None:
+        out = forward(B)
+    if start is None and start_rows and n > 2 * start_rows:
         B, out = _working_start(Y, B, out, start_rows, ridge, block, expand, forward)
     active = Y * out < 1.0
     done = np.zeros(m, dtype=bool)
@@ -258,20 +291,7 @@ def squared_hinge_ovr(
             if not idx.size:
                 dirs[:, col] = -B[:, j]
                 continue
-            one_thread = idx.size < SMALL_SOLVE_ROWS
-            with single_threaded_blas() if one_thread else contextlib.nullcontext():
-                if not kernel and F.shape[1] < idx.size:  # (d+1) x (d+1) normal equations
-                    Fs = F[idx]
-                    A = Fs.T @ Fs
-                    A *= 2.0 * C
-                    A.flat[:: A.shape[0] + 1] += 1.0
-                    rhs = 2.0 * C * (Fs.T @ Y[idx, j])
-                    dirs[:, col] = cho_solve(cho_factor(A, check_finite=False), rhs) - B[:, j]
-                else:
-                    sub = block(idx)
-                    sub.flat[:: idx.size + 1] += ridge
-                    beta = cho_solve(cho_factor(sub, check_finite=False), Y[idx, j])
-                    dirs[:, col] = expand(idx, beta) - B[:, j]
+            dirs[:, col] = minimiser(idx, j) - B[:, j]
         cg = np.flatnonzero(~exact)
         if cg.size:
             cols = live[cg]
@@ -595,8 +615,12 @@ class LinearFit(BaseEstimator):
         )
 
     # -- fitting --------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray) -> LinearFit:
-        """Fit on features ``X`` (n_samples, n_features) and encoded labels ``y``."""
+    def fit(self, X: np.ndarray, y: np.ndarray, start: np.ndarray | None = None) -> LinearFit:
+        """Fit on features ``X`` (n_samples, n_features) and encoded labels ``y``.
+
+        ``start``: a guess of the final fit's margin violators for the Newton
+        solver (see :func:`squared_hinge_ovr`); ignored by LIBLINEAR.
+        """
         n, d = X.shape
         self._classes = np.unique(y)
         form = self.formulation
@@ -612,18 +636,28 @@ class LinearFit(BaseEstimator):
         self.C_ = self._search(X, y, K) if self.C == "auto" else float(self.C)
         self.scaler_ = StandardScaler().fit(X) if self.standardize else None
         Xs = self.scaler_.transform(X) if self.scaler_ is not None else X
-        self.coef_, self.intercept_, self.n_iter_ = self._fit_one(Xs, y, self.C_, K)
+        self.coef_, self.intercept_, self.n_iter_ = self._fit_one(Xs, y, self.C_, K, start)
         return self
 
     def _fit_one(
-        self, Xs: np.ndarray, y: np.ndarray, C: float, K: np.ndarray | None
+        self,
+        Xs: np.ndarray,
+        y: np.ndarray,
+        C: float,
+        K: np.ndarray | None,
+        start: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         """(coef, intercept, n_iter) of the estimator fitted on ``Xs`` (Gram ``K``)."""
         model = clone(self.estimator).set_params(C=C)
         if self.formulation_ == "primal":
             s = float(model.intercept_scaling)
             W, n_iter, converged = squared_hinge_ovr(
-                self._targets(y), C, X=Xs, intercept_scaling=s, max_iter=model.max_iter
+                self._targets(y),
+                C,
+                X=Xs,
+                intercept_scaling=s,
+                max_iter=model.max_iter,
+                start=start,
             )
             self._warn_unconverged(converged, C, model.max_iter)
             return W[:-1].T.copy(), s * W[-1], n_iter
@@ -636,7 +670,7 @@ class LinearFit(BaseEstimator):
         if self._newton():
             s = float(model.intercept_scaling)
             beta, n_iter, converged = squared_hinge_ovr(
-                self._targets(y), C, K=K, intercept_scaling=s, max_iter=model.max_iter
+                self._targets(y), C, K=K, intercept_scaling=s, max_iter=model.max_iter, start=start
             )
             self._warn_unconverged(converged, C, model.max_iter)
             X64 = Xs.T.astype(np.float64, copy=False)

@@ -96,7 +96,10 @@ class VerificationProtocol(Protocol):
         Bayesian, the pair SVM) scores them higher than unseen pairs, so a
         threshold picked on its own training scores is biased. ``0`` picks it
         on the in-sample training scores (cheaper; fine for heads that learn
-        nothing, such as ``cosine_verifier``).
+        nothing, such as ``cosine_verifier``). The inner fits start from the
+        head fitted on the whole side where the head allows it
+        (``crossfit_copy``: Joint Bayesian's EM starts from its covariances),
+        and reach the same solution as a fit from scratch.
     max_pairs : int, optional
         Keep at most this many pairs per file (View 1) or per fold (View 2),
         half same and half different, the first ones of each. For quick runs
@@ -344,9 +347,13 @@ class VerificationProtocol(Protocol):
         return model.fit(X[pairs], same)
 
     def _crossfit_threshold(
-        self, head: Any, X: np.ndarray, labels: np.ndarray, fold: PairFold
+        self, head: Any, X: np.ndarray, labels: np.ndarray, fold: PairFold, fitted: Any = None
     ) -> float | None:
-        """Threshold maximising accuracy on out-of-sample scores of the training pairs."""
+        """Threshold maximising accuracy on out-of-sample scores of the training pairs.
+
+        ``fitted``: the head fitted on the whole training side; the inner fits
+        are its ``crossfit_copy`` when it has one, else clones of ``head``.
+        """
         from transfer.heads.verification import best_threshold
 
         pairs, same = fold.train_pairs, fold.train_same
@@ -369,8 +376,10 @@ class VerificationProtocol(Protocol):
             with warnings.catch_warnings():
                 # the fit on the whole training side reports convergence once
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                warm = hasattr(fitted, "crossfit_copy")
+                inner = fitted.crossfit_copy() if warm else clone(head)
                 model = self._fit(
-                    clone(head), X, labels, images, pairs[keep], same[keep], threshold=False
+                    inner, X, labels, images, pairs[keep], same[keep], threshold=False
                 )
             scores[held] = model.score_pairs(X[pairs[held, 0]], X[pairs[held, 1]])
         ok = np.isfinite(scores)
@@ -385,7 +394,7 @@ class VerificationProtocol(Protocol):
         t0 = time.perf_counter()
         model = self._fit(clone(head), X, labels, fold.train, fold.train_pairs, fold.train_same)
         if self.threshold_folds:
-            threshold = self._crossfit_threshold(head, X, labels, fold)
+            threshold = self._crossfit_threshold(head, X, labels, fold, fitted=model)
             if threshold is not None:
                 model.threshold_ = threshold
         t1 = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -246,6 +246,22 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         return y == self.classes_[1]
 
     # -- fitting
+
+    def crossfit_copy(self) -> PairVerifier:
+        """An unfitted copy for the inner fits of a cross-fitted threshold.
+
+        :class:`~transfer.protocols.verification.VerificationProtocol` fits
+        one copy per group of training identities, without that group, to
+        score its pairs out of sample. A head whose fit has stages learned
+        without labels (PCA axes, binarisation thresholds) may return a copy
+        that keeps them from this fitted head and refits only the rest; by
+        default the copy is an unfitted clone, fitted from scratch.
+
+        Returns
+        -------
+        PairVerifier
+        """
+        return clone(self)
 
     def fit(self, X: Any, y: Any) -> PairVerifier:
         """Fit the similarity model and the threshold on training pairs.

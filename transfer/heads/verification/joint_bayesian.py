@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 from scipy.sparse import csr_matrix
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from transfer._eigen import leading_eigenvectors
@@ -236,6 +238,7 @@ def joint_bayesian_em(
     max_iter: int = 1000,
     tol: float = 1e-5,
     reg: float = 1e-6,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """EM estimate of the Joint Bayesian covariances S_mu and S_eps, accelerated.
 
@@ -308,6 +311,12 @@ def joint_bayesian_em(
         Ridge added to both matrices after every update, relative to the mean
         feature variance; keeps ``S_eps`` invertible when features outnumber
         the within-person degrees of freedom.
+    start : (S_mu, S_eps), optional
+        Where the EM starts, instead of the moment estimates: e.g. the fit
+        on a larger set of the same identities' images, which is near the
+        fixed point. EM converges to the same fixed point (to ``tol``) from
+        any positive-definite start; a start near it takes fewer steps.
+
     Returns
     -------
     S_mu, S_eps : ndarray of shape (n_features, n_features)
@@ -327,7 +336,16 @@ def joint_bayesian_em(
     """
     X = np.asarray(X, dtype=np.float64)
     st = _statistics(X, identities, reg)
-    theta = _start(st)
+    if start is None:
+        theta = _start(st)
+    else:
+        theta = tuple(np.array(m, dtype=np.float64) for m in start)
+        d = X.shape[1]
+        if any(m.shape != (d, d) for m in theta):
+            raise ValueError(
+                f"joint_bayesian_em: 'start' must be two ({d}, {d}) matrices, got shapes "
+                f"{[m.shape for m in theta]}"
+            )
     n_iter = 0
 
     def step(point, **kw):
@@ -444,6 +462,35 @@ def _principal_axes(X: np.ndarray, mean: np.ndarray, k: int, binary: bool = Fals
     return leading_eigenvectors(scatter, k)[1].T
 
 
+def _rotated_start(
+    S_mu: np.ndarray, S_eps: np.ndarray, axes: np.ndarray | None, new_axes: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Covariances fitted on the PCA ``axes``, carried to ``new_axes`` as an EM start.
+
+    With ``R = new_axes axes^T`` (near orthogonal when both span nearly the
+    same subspace; it also undoes sign flips and swaps of close eigenvectors),
+    ``R S R^T``, plus the old mean variance along the new directions that
+    the old axes miss. None when ``S_eps`` does not stay positive definite
+    or the shapes do not match: the EM then starts from the moment estimates.
+    """
+    if (axes is None) != (new_axes is None):
+        return None
+    if axes is not None:
+        if axes.shape[1] != new_axes.shape[1] or axes.shape[0] != S_mu.shape[0]:
+            return None
+        R = new_axes @ axes.T
+        # directions of the new subspace outside the old one (I - R R^T, PSD
+        # since ||R|| <= 1) start with the old mean variance
+        P = np.eye(len(R)) - R @ R.T
+        S_mu = _sym(R @ S_mu @ R.T + P * (np.trace(S_mu) / len(S_mu)))
+        S_eps = _sym(R @ S_eps @ R.T + P * (np.trace(S_eps) / len(S_eps)))
+    try:
+        scipy.linalg.cholesky(S_eps, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    return S_mu, S_eps
+
+
 def _upper_factor(P: np.ndarray):
     """``(R, None)`` with upper-triangular ``R^T R = P``, or ``(None, P)`` if ``P`` is singular."""
     try:
@@ -558,6 +605,30 @@ class JointBayesian(PairVerifier):
         )
         return tags
 
+    def crossfit_copy(self) -> JointBayesian:
+        """An unfitted copy for the inner fits of a cross-fitted threshold, warm.
+
+        The copy fits from scratch (binarisation, PCA and EM on its own
+        images), except that its EM starts from this fitted head's
+        covariances rather than from the moment estimates: the fixed point
+        of 4/5 of the training identities is near that of all of them, so
+        the EM reaches the same ``tol`` in fewer steps (the result is that
+        of a cold start to ``tol``). Unsupervised stages are not shared:
+        PCA axes fitted with the held-out images capture part of their
+        within-person variation, and the scores of that group then look in
+        sample (measured on View 2-shaped folds: thresholds moved by 2-8 %
+        and binary-code accuracy fell 2-3 points).
+
+        Returns
+        -------
+        JointBayesian
+            Unfitted (``fit_identities`` fits it), with this head's parameters.
+        """
+        check_is_fitted(self, "S_mu_")
+        copy = clone(self)
+        copy._em_start = (self.S_mu_, self.S_eps_, self.components_)
+        return copy
+
     def _project(self, X: np.ndarray) -> np.ndarray:
         if self.thresholds_ is not None:
             X = binarize(X, self.thresholds_)
@@ -566,6 +637,7 @@ class JointBayesian(PairVerifier):
         return X - self.mean_
 
     def _fit_images(self, X, identities):
+        start = self.__dict__.pop("_em_start", None)  # set by crossfit_copy
         self.thresholds_ = (
             binarization_thresholds(X, self.binarize) if self.binarize is not None else None
         )
@@ -579,11 +651,18 @@ class JointBayesian(PairVerifier):
                 X, self.mean_, k, binary=self.thresholds_ is not None
             )
         Z = self._project(X)
+        if start is not None:
+            start = _rotated_start(*start, self.components_)
         # the EM's products are small (d = n_components): extra BLAS threads
         # only add synchronisation, and spin against other work on a busy machine
         with threadpool_limits(1 if Z.shape[1] <= 512 else None, user_api="blas"):
             S_mu, S_eps, n_iter, converged = joint_bayesian_em(
-                Z, identities, max_iter=self.max_iter, tol=self.tol, reg=self.reg
+                Z,
+                identities,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                reg=self.reg,
+                start=start,
             )
         if not converged:
             warnings.warn(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
 
 from transfer._registry import register_head
 from transfer._validation import Interval, Options
@@ -94,6 +96,26 @@ class PairSVM(PairVerifier):
     def _features(X1: np.ndarray, X2: np.ndarray) -> np.ndarray:
         return np.hstack([np.abs(X1 - X2), X1 * X2])
 
+    def crossfit_copy(self) -> PairSVM:
+        """An unfitted copy for the inner fits of a cross-fitted threshold, warm.
+
+        The copy fits from scratch (its own scaler, Gram matrix and SVM),
+        except that Newton's method starts from the exact minimiser on the
+        pairs this fitted SVM puts inside the margin, rather than from all
+        pairs: on 4/5 of the training pairs the optimum's margin violators
+        are nearly the same (96 % agree on View 2-shaped LBP pairs), so a
+        few steps reach the same optimum. LIBLINEAR (``formulation=
+        "features"``) starts cold.
+
+        Returns
+        -------
+        PairSVM
+        """
+        check_is_fitted(self, "model_")
+        copy = clone(self)
+        copy._warm = self.model_
+        return copy
+
     def _fit_pairs(self, X1, X2, same):
         F = self._features(X1, X2)
         form = self.formulation
@@ -101,7 +123,11 @@ class PairSVM(PairVerifier):
             form = "gram" if F.shape[0] < F.shape[1] else "features"
         svm = LinearSVC(C=self.C, max_iter=self.max_iter)
         model = LinearFit(svm, C=self.C, standardize=self.standardize, formulation=form)
-        self.model_ = model.fit(F, same)
+        warm = self.__dict__.pop("_warm", None)  # set by crossfit_copy
+        start = None
+        if warm is not None and form != "features":
+            start = (np.where(same, 1.0, -1.0) * warm.decision_function(F) < 1.0)[:, None]
+        self.model_ = model.fit(F, same, start=start)
         self.n_iter_ = int(np.max(self.model_.n_iter_))
 
     def _score(self, X1, X2):

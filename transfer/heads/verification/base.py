@@ -252,10 +252,12 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
 
         :class:`~transfer.protocols.verification.VerificationProtocol` fits
         one copy per group of training identities, without that group, to
-        score its pairs out of sample. A head whose fit has stages learned
-        without labels (PCA axes, binarisation thresholds) may return a copy
-        that keeps them from this fitted head and refits only the rest; by
-        default the copy is an unfitted clone, fitted from scratch.
+        score its pairs out of sample. A head may return a copy whose fit
+        starts from this fitted head's solution (Joint Bayesian's EM, the
+        pair SVM's Newton steps) and reaches the fit from scratch; nothing
+        fitted with the held-out images may be kept (an unsupervised stage
+        such as a PCA would make their scores look in sample). By default
+        the copy is an unfitted clone.
 
         Returns
         -------

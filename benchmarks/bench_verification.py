@@ -28,7 +28,9 @@ Two entries of ``latest.json``, each timed side by side in one process:
     old fit stops at ``max_iter=100`` unconverged, so its scores differ: the
     entry records both accuracies.
 
-Run alone with ``python benchmarks/bench_verification.py [--full]``.
+Run alone with ``python benchmarks/bench_verification.py [--full]``;
+``--recipe-widths`` times one fold at each width of the recipe's extractors
+instead and projects the View 2 heads phase (:func:`project_view2`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ RECIPE_WIDTHS = {
     "gabor": 2048,
     "mobilenet_v2": 1280,
     "facenet": 512,
+    "facenet_flip": 512,
     "dlib_resnet": 128,
+    "facenet+dlib": 640,
 }
 
 
@@ -242,17 +246,53 @@ def bench_heads(quick: bool = True) -> dict:
         # minutes), not a ratio: see projected_view2_heads_phase_min
         goal=None,
         seconds_per_head={"baseline": per_head["ref"], "ours": per_head["ours"]},
-        projected_view2_heads_phase_min=round(per_fold * 10 * 8 / 60, 1),
+        projected_view2_heads_phase_min=round(per_fold * 10 * len(RECIPE_WIDTHS) / 60, 1),
         projection=(
-            f"ours per fold x 10 folds x 8 extractors, every extractor taken at {n_dims} "
-            "dimensions: a lower bound. The recipe's widths are "
+            f"ours per fold x 10 folds x {len(RECIPE_WIDTHS)} extractors, every extractor taken "
+            f"at {n_dims} dimensions: a lower bound. The recipe's widths are "
             + ", ".join(f"{k} {v}" for k, v in RECIPE_WIDTHS.items())
-            + "; above 256, each of the 12 Joint Bayesian fits of a fold adds a covariance "
-            "of that width and its 128 leading eigenvectors (O(d^3): tens of seconds at 3,776 "
-            "on 2 cores), and the pair SVM's Gram matrix grows linearly with the width; neither "
-            "is timed here"
+            + "; each of the 12 Joint Bayesian fits of a fold computes a covariance of that "
+            "width and its 128 leading eigenvectors, and the pair SVM's Gram matrix grows "
+            "linearly with the width: `python benchmarks/bench_verification.py "
+            "--recipe-widths` times a fold at each width"
         ),
     )
+
+
+def project_view2(widths: dict[str, int] | None = None) -> dict:
+    """The View 2 heads phase at the recipe's widths, from one timed fold per width.
+
+    For each extractor of ``recipes/lfw-verification.yaml`` (``RECIPE_WIDTHS``):
+    one synthetic View 2 fold (:func:`view2_like`) at its width, the five
+    recipe heads through ``VerificationProtocol.evaluate`` (cross-fitted
+    thresholds included), timed; the phase is taken as ten such folds per
+    extractor. Extractors of equal width are timed once. Returns seconds per
+    fold and head, and the projected minutes. Run with
+    ``python benchmarks/bench_verification.py --recipe-widths`` (about 10
+    minutes on 2 cores).
+    """
+    from transfer.protocols.verification import VerificationProtocol
+    from transfer.registry import create_head
+
+    widths = dict(RECIPE_WIDTHS if widths is None else widths)
+    protocol = VerificationProtocol(training="unrestricted")
+    per_width: dict[int, dict[str, float]] = {}
+    for d in sorted(set(widths.values()), reverse=True):
+        X, labels, folds = view2_like(d)
+        per_width[d] = {}
+        for h, (name, params) in enumerate(RECIPE_HEADS):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                protocol.evaluate(create_head(name, **params), X, labels, folds[0])
+            per_width[d][f"{h}:{name}"] = round(time.perf_counter() - t0, 2)
+        print(f"width {d}: {sum(per_width[d].values()):.1f} s per fold", file=sys.stderr)
+    total = sum(10 * sum(per_width[d].values()) for d in widths.values())
+    return {
+        "seconds_per_fold": {f"{label} ({d})": per_width[d] for label, d in widths.items()},
+        "projected_view2_heads_phase_min": round(total / 60, 1),
+        "projection": "10 folds x each extractor's one timed fold (synthetic View 2 at its width)",
+    }
 
 
 def bench(quick: bool = True) -> dict[str, dict]:
@@ -261,4 +301,9 @@ def bench(quick: bool = True) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    common.main(bench, __doc__, "LBP width (3776), 2 folds")
+    if sys.argv[1:] == ["--recipe-widths"]:
+        import json
+
+        print(json.dumps(project_view2(), indent=2))
+    else:
+        common.main(bench, __doc__, "LBP width (3776), 2 folds")

@@ -656,13 +656,9 @@ class JointBayesian(PairVerifier):
         # the EM's products are small (d = n_components): extra BLAS threads
         # only add synchronisation, and spin against other work on a busy machine
         with threadpool_limits(1 if Z.shape[1] <= 512 else None, user_api="blas"):
+            warm = {} if start is None else {"start": start}
             S_mu, S_eps, n_iter, converged = joint_bayesian_em(
-                Z,
-                identities,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                reg=self.reg,
-                start=start,
+                Z, identities, max_iter=self.max_iter, tol=self.tol, reg=self.reg, **warm
             )
         if not converged:
             warnings.warn(

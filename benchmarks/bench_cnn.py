@@ -816,6 +816,8 @@ def cpu_peak() -> dict:
         per_cycle, isa = 32, "AVX2 FMA: 8 FP32 lanes x 2 (FMA) x 2 FMA units"
     else:
         per_cycle, isa = 8, "SSE: 4 FP32 lanes x 2 (add + mul)"
+    nominal = cores * mhz / 1000 * per_cycle
+    sgemm = _sgemm_gflops()
     return {
         "cpu": info.get("Model name"),
         "cores": cores,
@@ -823,8 +825,25 @@ def cpu_peak() -> dict:
         "clock_source": clock_source,
         "flop_per_cycle_per_core": per_cycle,
         "isa_assumed": isa,
-        "peak_gflops": cores * mhz / 1000 * per_cycle,
+        "nominal_peak_gflops": nominal,
+        "sgemm_gflops": sgemm,
+        # a virtual machine reports its nominal clock, not the boost it runs at:
+        # where BLAS's matrix product beats the nominal peak, that is the peak
+        "peak_gflops": max(nominal, sgemm),
+        "peak_source": "nominal" if nominal >= sgemm else "measured sgemm (above the nominal peak)",
     }
+
+
+def _sgemm_gflops(n: int = 2048, repeat: int = 5) -> float:
+    """FP32 GFLOP/s of an ``n x n`` matrix product (numpy's BLAS, all cores), best of ``repeat``."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    a @ a  # warm-up: threads started, pages touched
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 def _engine_variants(extractor) -> dict:
@@ -946,7 +965,8 @@ def bench(quick: bool = True) -> dict[str, dict]:
     peak = cpu_peak()
     achieved = flops * n_cnn / ours_s / 1e9
     out["cnn_gflops_fraction_of_peak"] = entry(
-        baseline=f"CPU FP32 peak {peak['peak_gflops']:.1f} GFLOP/s (cores x clock x FLOP/cycle)",
+        baseline=f"CPU FP32 peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['peak_source']}; "
+        "cores x clock x FLOP/cycle, or a 2048 x 2048 SGEMM where faster)",
         ours=f"CNNFeatures().transform of MobileNetV2: {achieved:.1f} GFLOP/s achieved",
         baseline_s=flops * n_cnn / (peak["peak_gflops"] * 1e9),  # the same work at peak
         ours_s=ours_s,

@@ -68,10 +68,10 @@ RECIPE_WIDTHS = {
     "hog": 2916,
     "gabor": 2048,
     "mobilenet_v2": 1280,
-    "facenet": 512,
-    "facenet_flip": 512,
+    "facenet": 128,
+    "facenet_flip": 128,
     "dlib_resnet": 128,
-    "facenet+dlib": 640,
+    "facenet+dlib": 256,
 }
 
 

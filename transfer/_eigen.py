@@ -81,8 +81,8 @@ def _rayleigh_ritz(S: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray
     SQ = S @ Q
     H = Q.T @ SQ
     # the block's own eigenproblem is small (2k wide): a second BLAS thread only
-    # synchronises, and on a busy machine it waits for a core (the whole
-    # iteration 1.4-1.7x slower under load, the same when the machine is quiet)
+    # synchronises, and on a busy machine it waits for a core (one thread: the
+    # whole iteration 1.4-1.7x faster under load, 3-7 % slower on a quiet machine)
     with single_threaded_blas():
         theta, W = scipy.linalg.eigh(H, check_finite=False)
     W = W[:, ::-1]

@@ -113,6 +113,21 @@ def test_identity_statistics_match_groupby(planted):
     assert row["std"] == pytest.approx(ref.std(ddof=0).loc["cy", 7])
 
 
+def test_group_statistics_sparse_equal_dense(monkeypatch):
+    import transfer.analysis.selectivity as module
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 12))
+    member = rng.integers(0, 120, size=300)[:, None] == np.arange(121)  # one empty group
+    monkeypatch.setattr(module, "_SPARSE_MEMBERSHIP", 0.0)  # the dense product
+    dense = module._group_stats(X, member)
+    monkeypatch.setattr(module, "_SPARSE_MEMBERSHIP", 1.1)  # the sparse product
+    sparse = module._group_stats(X, member)
+    for a, b in zip(dense, sparse, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert np.isnan(sparse[1][120]).all()  # the empty group has no statistic
+
+
 def test_identity_selectivity_finds_the_planted_unit(planted):
     X, identities, _ = planted
     table = identity_selectivity(X, identities, k=1.0)

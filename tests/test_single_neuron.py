@@ -38,12 +38,16 @@ def _brute_force(X, y, balanced=False):
 
 @pytest.mark.parametrize("criterion", ["accuracy", "balanced_accuracy"])
 @pytest.mark.parametrize("seed", range(6))
-def test_equals_brute_force_search(seed, criterion):
+@pytest.mark.parametrize("rare", [False, True])
+def test_equals_brute_force_search(seed, criterion, rare):
     rng = np.random.default_rng(seed)
-    n, d = rng.integers(5, 25), rng.integers(1, 6)
+    n, d = rng.integers(40, 61) if rare else rng.integers(5, 25), rng.integers(1, 6)
     # few distinct values: ties inside columns, and between columns
     X = rng.integers(0, 5, size=(n, d)).astype(float)
     y = rng.random(n) < 0.35
+    if rare:  # one identity against the rest: 1-4 positives, scored by _rare_extremes
+        y[:] = False
+        y[rng.choice(n, rng.integers(1, 5), replace=False)] = True
     y[:2] = [True, False]
     head = SingleNeuronHead(criterion=criterion).fit(X, y)
     best, unit = _brute_force(X, y, balanced=criterion == "balanced_accuracy")
@@ -53,6 +57,25 @@ def test_equals_brute_force_search(seed, criterion):
     pred = head.polarity_[0] * (X[:, head.unit_[0]] - head.threshold_[0]) > 0
     assert head.train_accuracy_[0] == pytest.approx((pred == y).mean())
     np.testing.assert_array_equal(head.predict(X), pred)
+
+
+@pytest.mark.parametrize("criterion", ["accuracy", "balanced_accuracy"])
+def test_rare_columns_equal_the_cumulative_sweep(monkeypatch, criterion):
+    import transfer.heads.single_neuron as module
+
+    rng = np.random.default_rng(0)
+    n, d, m = 300, 40, 60
+    X = np.round(rng.normal(size=(n, d)), 1)  # ties within columns
+    identity = rng.integers(0, m, size=n)  # about 5 images per identity
+    Y = np.stack([identity == j for j in range(m)], axis=1)
+    Y[:, 0] = rng.random(n) < 0.5  # one common label beside the rare ones
+    Y[:, 1] = False  # and one with no positive at all
+    monkeypatch.setattr(module, "_BLOCK_ENTRIES", 7 * n)  # several blocks of features
+    rare = best_single_units(X, Y, criterion=criterion)
+    monkeypatch.setattr(module, "_RARE_FRACTION", 10**9)  # every column by the sweep
+    sweep = best_single_units(X, Y, criterion=criterion)
+    for a, b in zip(rare, sweep, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_threshold_is_the_median_best_cut():

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from matplotlib.figure import Figure
 
 from transfer._registry import register_analysis
@@ -84,18 +85,32 @@ def d_prime(
     return out
 
 
+#: Below this fraction of member entries, :func:`_group_stats` sums through a
+#: sparse product (an LFW identity one-hot is 0.02 % full).
+_SPARSE_MEMBERSHIP = 0.05
+
+
 def _group_stats(X: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, ...]:
     """Means and variances of every unit inside and outside each group.
 
     ``member`` is a boolean (n_samples, n_groups) matrix; two matrix
-    products give all the sums, so the cost is O(n d g) without loops.
-    Groups with no member (or no non-member) get NaN statistics there.
+    products give all the sums, without loops: dense, O(n d g), for groups
+    that share many rows (attributes); sparse, O(n d) per membership, when
+    few rows belong to each group (identities one-hot: thousands of groups
+    of a few images each). Groups with no member (or no non-member) get
+    NaN statistics there.
     """
-    M = member.astype(np.float64)
-    n_in = M.sum(axis=0)[:, None]
+    member = np.asarray(member, dtype=bool)
+    n_in = member.sum(axis=0).astype(np.float64)[:, None]
     n_out = len(X) - n_in
-    s_in, q_in = M.T @ X, M.T @ (X * X)
-    s_out, q_out = X.sum(axis=0) - s_in, (X * X).sum(axis=0) - q_in
+    XX = X * X
+    if member.size and member.mean() < _SPARSE_MEMBERSHIP:
+        M = scipy.sparse.csc_matrix(member, dtype=np.float64)
+        s_in, q_in = np.asarray(M.T @ X), np.asarray(M.T @ XX)
+    else:
+        M = member.astype(np.float64)
+        s_in, q_in = M.T @ X, M.T @ XX
+    s_out, q_out = X.sum(axis=0) - s_in, XX.sum(axis=0) - q_in
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_in, mean_out = s_in / n_in, s_out / n_out
         var_in = np.maximum(q_in / n_in - mean_in**2, 0.0)

@@ -44,11 +44,16 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, flo
     """Best-of-``repeat`` times of several functions, their passes interleaved.
 
     A load change on the machine during the run then hits every contender
-    alike, which keeps their ratio honest on a shared machine.
+    alike, which keeps their ratio honest on a shared machine. The order
+    rotates from pass to pass, so no contender always runs right after the
+    same other one (TensorFlow's threads spin for a while after its work,
+    slowing whatever runs next).
     """
     best = {name: float("inf") for name in fns}
-    for _ in range(max(1, repeat)):
-        for name, fn in fns.items():
+    names = list(fns)
+    for i in range(max(1, repeat)):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            fn = fns[name]
             t0 = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)

@@ -259,6 +259,50 @@ def bench_heads(quick: bool = True) -> dict:
     )
 
 
+def _pca_seconds(protocol, X: np.ndarray, labels: np.ndarray, fold) -> dict[str, float]:
+    """The exact PCA work of one fold's Joint Bayesian fits, timed alone.
+
+    A Joint Bayesian head with PCA fits its axes on the fold's training
+    images once, and once more per inner split of the cross-fitted
+    threshold (:meth:`VerificationProtocol.inner_splits`): six image sets.
+    Here, for those six: the float64 scatter (the real-valued head), the
+    float32 scatter of 0/1 codes (the binary head, see
+    ``_principal_axes``), and the 128 leading eigenvectors of each, timed
+    alone.
+    """
+    from transfer._eigen import leading_eigenvectors
+    from transfer.heads.verification import binarization_thresholds, binarize
+
+    sets = [fold.train] + [images for _, _, images in protocol.inner_splits(labels, fold)]
+    out = {"fits": len(sets), "images": [len(i) for i in sets]}
+    scatter = eigen = scatter_binary = eigen_binary = 0.0
+    for images in sets:
+        Z = X[images].astype(np.float64)
+        t0 = time.perf_counter()
+        Zc = Z - Z.mean(axis=0)
+        S = Zc.T @ Zc
+        t1 = time.perf_counter()
+        leading_eigenvectors(S, 128)
+        t2 = time.perf_counter()
+        B = binarize(Z, binarization_thresholds(Z, "median")).astype(np.float32)
+        t3 = time.perf_counter()
+        mean = B.mean(axis=0, dtype=np.float64)
+        S = (B.T @ B).astype(np.float64) - len(B) * np.outer(mean, mean)
+        t4 = time.perf_counter()
+        leading_eigenvectors(S, 128)
+        eigen_binary += time.perf_counter() - t4
+        scatter_binary += t4 - t3
+        scatter += t1 - t0
+        eigen += t2 - t1
+    out.update(
+        scatter_s=round(scatter, 2),
+        scatter_binary_s=round(scatter_binary, 2),
+        eigen_s=round(eigen, 2),
+        eigen_binary_s=round(eigen_binary, 2),
+    )
+    return out
+
+
 def project_view2(widths: dict[str, int] | None = None) -> dict:
     """The View 2 heads phase at the recipe's widths, from one timed fold per width.
 
@@ -266,10 +310,13 @@ def project_view2(widths: dict[str, int] | None = None) -> dict:
     one synthetic View 2 fold (:func:`view2_like`) at its width, the five
     recipe heads through ``VerificationProtocol.evaluate`` (cross-fitted
     thresholds included), timed; the phase is taken as ten such folds per
-    extractor. Extractors of equal width are timed once. Returns seconds per
-    fold and head, and the projected minutes. Run with
-    ``python benchmarks/bench_verification.py --recipe-widths`` (about 10
-    minutes on 2 cores).
+    extractor. Extractors of equal width are timed once. Also timed alone
+    (:func:`_pca_seconds`): the exact PCA work inside the two Joint Bayesian
+    heads (scatters and leading eigenvectors of the six image sets of a
+    fold), projected the same way: what remains of the phase with every
+    other cost removed. Returns seconds per fold and head, and the projected
+    minutes. Run with ``python benchmarks/bench_verification.py
+    --recipe-widths`` (about 12 minutes on 2 cores).
     """
     from transfer.protocols.verification import VerificationProtocol
     from transfer.registry import create_head
@@ -277,6 +324,7 @@ def project_view2(widths: dict[str, int] | None = None) -> dict:
     widths = dict(RECIPE_WIDTHS if widths is None else widths)
     protocol = VerificationProtocol(training="unrestricted")
     per_width: dict[int, dict[str, float]] = {}
+    pca: dict[int, dict] = {}
     for d in sorted(set(widths.values()), reverse=True):
         X, labels, folds = view2_like(d)
         per_width[d] = {}
@@ -286,12 +334,25 @@ def project_view2(widths: dict[str, int] | None = None) -> dict:
                 warnings.simplefilter("ignore")
                 protocol.evaluate(create_head(name, **params), X, labels, folds[0])
             per_width[d][f"{h}:{name}"] = round(time.perf_counter() - t0, 2)
-        print(f"width {d}: {sum(per_width[d].values()):.1f} s per fold", file=sys.stderr)
+        pca[d] = _pca_seconds(protocol, X, labels, folds[0])
+        print(
+            f"width {d}: {sum(per_width[d].values()):.1f} s per fold, of which PCA "
+            f"{sum(v for k, v in pca[d].items() if k.endswith('_s')):.1f} s",
+            file=sys.stderr,
+        )
     total = sum(10 * sum(per_width[d].values()) for d in widths.values())
+    scatters = sum(10 * (pca[d]["scatter_s"] + pca[d]["scatter_binary_s"]) for d in widths.values())
+    eigens = sum(10 * (pca[d]["eigen_s"] + pca[d]["eigen_binary_s"]) for d in widths.values())
     return {
         "seconds_per_fold": {f"{label} ({d})": per_width[d] for label, d in widths.items()},
+        "pca_seconds_per_fold": {f"{label} ({d})": pca[d] for label, d in widths.items()},
         "projected_view2_heads_phase_min": round(total / 60, 1),
-        "projection": "10 folds x each extractor's one timed fold (synthetic View 2 at its width)",
+        "projected_scatters_min": round(scatters / 60, 1),
+        "projected_eigenvectors_min": round(eigens / 60, 1),
+        "projection": "10 folds x each extractor's one timed fold (synthetic View 2 at its "
+        "width); the PCA lines: the scatters (float64 for the real-valued head, float32 "
+        "codes for the binary one) and the 128 leading eigenvectors of both heads' six "
+        "fits per fold, timed alone",
     }
 
 

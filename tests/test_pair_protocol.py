@@ -265,6 +265,29 @@ def test_crossfit_inner_fits_start_warm_and_pick_the_cold_threshold(fake_lfw, mo
     np.testing.assert_allclose(warm.curves["scores"], cold.curves["scores"], rtol=1e-6)
 
 
+def test_inner_splits_hold_out_identities_whole(fake_lfw):
+    # the cross-fit's inner fits never see a held-out identity: no kept pair
+    # and no kept image belongs to a person whose pairs are held out, and
+    # every training pair is held out exactly once
+    data = open_dataset("lfw", path=str(fake_lfw))
+    protocol = VerificationProtocol(pairs="pairs.txt")
+    subset, folds = protocol.select(data)
+    labels = subset.identity_array()
+    fold = folds[0]
+    ids = labels[fold.train_pairs]
+    held_count = np.zeros(len(fold.train_pairs), dtype=int)
+    splits = list(protocol.inner_splits(labels, fold))
+    assert len(splits) == protocol.threshold_folds
+    for held, keep, images in splits:
+        held_people = set(ids[held, 0].tolist())
+        assert not held_people & set(ids[keep].ravel().tolist())
+        assert not held_people & set(labels[images].tolist())
+        assert not (held & keep).any()
+        np.testing.assert_array_equal(images, np.unique(fold.train_pairs[keep]))
+        held_count += held
+    np.testing.assert_array_equal(held_count, 1)
+
+
 # --------------------------------------------------------------------------- recipes
 
 

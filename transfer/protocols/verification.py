@@ -346,16 +346,21 @@ class VerificationProtocol(Protocol):
             return model.fit_threshold(X[pairs], same) if threshold else model
         return model.fit(X[pairs], same)
 
-    def _crossfit_threshold(
-        self, head: Any, X: np.ndarray, labels: np.ndarray, fold: PairFold, fitted: Any = None
-    ) -> float | None:
-        """Threshold maximising accuracy on out-of-sample scores of the training pairs.
+    def inner_splits(self, labels: np.ndarray, fold: PairFold):
+        """The cross-fit's inner splits of ``fold``'s training pairs.
 
-        ``fitted``: the head fitted on the whole training side; the inner fits
-        are its ``crossfit_copy`` when it has one, else clones of ``head``.
+        Training identities fall into ``threshold_folds`` groups (seeded); a
+        pair is held out with its left identity's group, and the inner model
+        fits on the pairs that touch no identity of that group.
+
+        Yields
+        ------
+        held, keep : ndarray of bool, shape (n_train_pairs,)
+            The held-out pairs, and the pairs the inner model fits on.
+        images : ndarray of int
+            The images of the kept pairs (what a head that learns from
+            images fits on).
         """
-        from transfer.heads.verification import best_threshold
-
         pairs, same = fold.train_pairs, fold.train_same
         ids = labels[pairs]  # (n_pairs, 2) identities
         people = np.unique(ids)
@@ -364,15 +369,28 @@ class VerificationProtocol(Protocol):
             zip(people, np.random.default_rng(0).permutation(len(people)) % k, strict=True)
         )
         left_group = np.array([group_of[i] for i in ids[:, 0]])
-        scores = np.full(len(pairs), np.nan)
         for g in range(k):
             held = left_group == g
             out_people = [p for p, q in group_of.items() if q == g]
-            touches = np.isin(ids, out_people).any(axis=1)
-            keep = ~touches
+            keep = ~np.isin(ids, out_people).any(axis=1)
             if not held.any() or len(set(same[keep].tolist())) < 2:
                 continue
-            images = np.unique(pairs[keep])
+            yield held, keep, np.unique(pairs[keep])
+
+    def _crossfit_threshold(
+        self, head: Any, X: np.ndarray, labels: np.ndarray, fold: PairFold, fitted: Any = None
+    ) -> float | None:
+        """Threshold maximising accuracy on out-of-sample scores of the training pairs.
+
+        ``fitted``: the head fitted on the whole training side; the inner fits
+        are its ``crossfit_copy`` when it has one, else clones of ``head``
+        (splits: :meth:`inner_splits`).
+        """
+        from transfer.heads.verification import best_threshold
+
+        pairs, same = fold.train_pairs, fold.train_same
+        scores = np.full(len(pairs), np.nan)
+        for held, keep, images in self.inner_splits(labels, fold):
             with warnings.catch_warnings():
                 # the fit on the whole training side reports convergence once
                 warnings.simplefilter("ignore", ConvergenceWarning)

